@@ -1,0 +1,31 @@
+//! silico: label-free prediction of organelle fluorescence from transmitted-light z-stacks,
+//! and its evaluation beyond pixel error (Sun et al., Bioinformatics 2022).
+//!
+//! The host composes plugin libraries (generators, discriminators, losses, metrics built on
+//! `silico-plugin-api`) into models as a registry file says, and runs them.
+
+pub mod check;
+pub mod components;
+pub mod model;
+pub mod plugins;
+pub mod registry;
+
+mod device;
+pub use device::parse_device;
+
+pub use components::{LossTerm, Metric, Network};
+pub use model::Model;
+pub use plugins::{Library, Plugins};
+pub use registry::Registry;
+
+/// The registry used when neither `--registry` nor `SILICO_REGISTRY` names one: the project's
+/// own `registry.toml`, so that `silico` works from any folder.
+pub fn default_registry_path() -> std::path::PathBuf {
+    match std::env::var_os("SILICO_REGISTRY") {
+        Some(path) => path.into(),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the host crate lives inside the workspace")
+            .join("registry.toml"),
+    }
+}

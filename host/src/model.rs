@@ -1,0 +1,130 @@
+//! A model: a generator, an optional discriminator and weighted loss terms, composed from
+//! plugin components as a registry entry says, with its training settings.
+
+use crate::{
+    components::{LossTerm, Network},
+    plugins::Plugins,
+    registry::{ModelSpec, TrainSettings},
+};
+use anyhow::{bail, Context, Result};
+use silico_plugin_api::{ComponentKind, LossInputs, NetworkSpec};
+use tch::{Kind, Tensor};
+
+pub struct Model {
+    pub name: String,
+    pub generator: Network,
+    pub discriminator: Option<Network>,
+    /// (term, weight)
+    pub losses: Vec<(LossTerm, f64)>,
+    pub train: TrainSettings,
+}
+
+/// One evaluation of an objective: the weighted sum to back-propagate, and each term's value.
+pub struct Objective {
+    pub total: Tensor,
+    pub terms: Vec<(String, f64)>,
+}
+
+impl Model {
+    /// Builds every component of `spec` for data with `in_channels` → `out_channels`.
+    pub fn build(
+        plugins: &Plugins,
+        name: &str,
+        spec: &ModelSpec,
+        in_channels: i64,
+        out_channels: i64,
+    ) -> Result<Self> {
+        let context = |part: &str| format!("models.{name}.{part}");
+        let generator = plugins
+            .build_network(
+                ComponentKind::Generator,
+                &spec.generator,
+                NetworkSpec {
+                    in_channels,
+                    out_channels,
+                },
+            )
+            .with_context(|| context("generator"))?;
+        // A conditional discriminator sees the transmitted light next to the fluorescence.
+        let discriminator = spec
+            .discriminator
+            .as_ref()
+            .map(|d| {
+                let spec = NetworkSpec {
+                    in_channels: in_channels + out_channels,
+                    out_channels: 1,
+                };
+                plugins.build_network(ComponentKind::Discriminator, d, spec)
+            })
+            .transpose()
+            .with_context(|| context("discriminator"))?;
+        let losses = spec
+            .losses
+            .iter()
+            .enumerate()
+            .map(|(i, term)| {
+                let loss = plugins
+                    .build_loss(&term.component)
+                    .with_context(|| context(&format!("losses[{i}]")))?;
+                Ok((loss, term.weight))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            name: name.to_string(),
+            generator,
+            discriminator,
+            losses,
+            train: spec.train.clone(),
+        })
+    }
+
+    /// The generator's objective: Σ weight · term. A non-finite term is an error naming it.
+    pub fn generator_objective(&self, inputs: &LossInputs) -> Result<Objective> {
+        self.objective(inputs, |loss, inputs| loss.generator_term(inputs).map(Some))
+    }
+
+    /// The discriminator's objective, from the adversarial terms only; `None` without any.
+    pub fn discriminator_objective(&self, inputs: &LossInputs) -> Result<Option<Objective>> {
+        let objective = self.objective(inputs, LossTerm::discriminator_term)?;
+        Ok((!objective.terms.is_empty()).then_some(objective))
+    }
+
+    fn objective(
+        &self,
+        inputs: &LossInputs,
+        term_of: impl Fn(&LossTerm, &LossInputs) -> Result<Option<Tensor>>,
+    ) -> Result<Objective> {
+        let mut total: Option<Tensor> = None;
+        let mut terms = Vec::new();
+        for (loss, weight) in &self.losses {
+            let Some(term) = term_of(loss, inputs)? else {
+                continue;
+            };
+            if term.numel() != 1 {
+                bail!(
+                    "loss `{}` returned a tensor of shape {:?}, not a scalar",
+                    loss.name(),
+                    term.size()
+                );
+            }
+            let value = term.to_kind(Kind::Double).f_double_value(&[])?;
+            if !value.is_finite() {
+                bail!(
+                    "loss `{}` is {value} at iteration {}",
+                    loss.name(),
+                    inputs.iteration()
+                );
+            }
+            terms.push((loss.name().to_string(), value));
+            let weighted = term.reshape([] as [i64; 0]) * *weight;
+            total = Some(match total {
+                Some(sum) => sum + weighted,
+                None => weighted,
+            });
+        }
+        Ok(Objective {
+            total: total.unwrap_or_else(|| Tensor::from(0.0f32)),
+            terms,
+        })
+    }
+}

@@ -1,0 +1,318 @@
+//! The registry file: which plugin libraries exist, and which models are composed of them.
+//!
+//! ```toml
+//! [plugins]                 # library name -> file; relative paths are from this file
+//! losses = "target/release/libsilico_losses.so"
+//!
+//! [models.unet]
+//! generator = { component = "unet3d", depth = 4, mult_chan = 32 }
+//! losses = [{ component = "mse", weight = 1.0 }]
+//! train = { iterations = 50000, batch = 24, patch = [32, 64, 64], lr = 1e-3 }
+//! ```
+//!
+//! Every key of a component's table except `component` (and `weight` for a loss term) is that
+//! component's configuration, checked by the plugin that builds it.
+
+use anyhow::{bail, Context, Result};
+use serde::{de::Error as _, Deserialize, Deserializer, Serialize};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+#[derive(Debug, Clone)]
+pub struct Registry {
+    /// The registry file, as given.
+    pub path: PathBuf,
+    /// Library name → absolute path of its shared library, in name order.
+    pub plugins: BTreeMap<String, PathBuf>,
+    pub models: BTreeMap<String, ModelSpec>,
+}
+
+/// A reference to a plugin component and its configuration table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentRef {
+    pub component: String,
+    /// The component's own keys, handed to the plugin as TOML.
+    pub config: toml::Table,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossTermSpec {
+    pub component: ComponentRef,
+    /// Multiplies the term in the objective.
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub generator: ComponentRef,
+    #[serde(default)]
+    pub discriminator: Option<ComponentRef>,
+    pub losses: Vec<LossTermSpec>,
+    #[serde(default)]
+    pub train: TrainSettings,
+}
+
+/// How a model is trained. Defaults follow pytorch_fnet's 2018 code (Ounkomol et al.).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainSettings {
+    pub iterations: u64,
+    pub batch: usize,
+    /// Patch size (z, y, x) drawn from the training images.
+    pub patch: [i64; 3],
+    /// Adam learning rate and betas.
+    pub lr: f64,
+    pub betas: [f64; 2],
+    pub seed: u64,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            iterations: 50_000,
+            batch: 24,
+            patch: [32, 64, 64],
+            lr: 1e-3,
+            betas: [0.5, 0.999],
+            seed: 0,
+        }
+    }
+}
+
+impl TrainSettings {
+    fn validate(&self) -> Result<(), String> {
+        if self.batch == 0 {
+            return Err("`batch` must be at least 1".into());
+        }
+        if self.patch.iter().any(|&n| n <= 0) {
+            return Err(format!("`patch` must be positive, got {:?}", self.patch));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("`lr` must be a positive number, got {}", self.lr));
+        }
+        if self.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
+            return Err(format!("`betas` must lie in [0, 1), got {:?}", self.betas));
+        }
+        Ok(())
+    }
+}
+
+fn take_string(table: &mut toml::Table, key: &str, what: &str) -> Result<String, String> {
+    match table.remove(key) {
+        Some(toml::Value::String(s)) => Ok(s),
+        Some(other) => Err(format!(
+            "`{key}` must be a string ({what}), got {}",
+            other.type_str()
+        )),
+        None => Err(format!("missing key `{key}` ({what})")),
+    }
+}
+
+impl<'de> Deserialize<'de> for ComponentRef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut config = toml::Table::deserialize(deserializer)?;
+        let component = take_string(&mut config, "component", "the name of a plugin component")
+            .map_err(D::Error::custom)?;
+        Ok(Self { component, config })
+    }
+}
+
+impl<'de> Deserialize<'de> for LossTermSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut config = toml::Table::deserialize(deserializer)?;
+        let weight = match config.remove("weight") {
+            None => 1.0,
+            Some(toml::Value::Float(w)) => w,
+            Some(toml::Value::Integer(w)) => w as f64,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "`weight` must be a number, got {}",
+                    other.type_str()
+                )))
+            }
+        };
+        if !weight.is_finite() {
+            return Err(D::Error::custom(format!(
+                "`weight` must be finite, got {weight}"
+            )));
+        }
+        let component = take_string(&mut config, "component", "the name of a loss component")
+            .map_err(D::Error::custom)?;
+        Ok(Self {
+            component: ComponentRef { component, config },
+            weight,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryFile {
+    plugins: BTreeMap<String, PathBuf>,
+    #[serde(default)]
+    models: BTreeMap<String, ModelSpec>,
+}
+
+impl Registry {
+    /// Reads and checks a registry file. Errors name the file and the key.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read the registry {}; pass an existing file with --registry",
+                path.display()
+            )
+        })?;
+        Self::parse(&text, path).with_context(|| path.display().to_string())
+    }
+
+    /// Parses registry text; `path` locates relative plugin paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let position = e.span().map(|span| line_and_column(text, span.start));
+            match position {
+                Some((line, column)) => anyhow::anyhow!(
+                    "invalid TOML at line {line}, column {column}: {}",
+                    e.message().trim()
+                ),
+                None => anyhow::anyhow!("invalid TOML: {}", e.message().trim()),
+            }
+        })?;
+        let file: RegistryFile = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                let message = e.into_inner().message().trim().to_string();
+                if key == "." {
+                    anyhow::anyhow!("{message}")
+                } else {
+                    anyhow::anyhow!("key `{key}`: {message}")
+                }
+            })?;
+        for (name, model) in &file.models {
+            model
+                .train
+                .validate()
+                .map_err(|e| anyhow::anyhow!("key `models.{name}.train`: {e}"))?;
+            if model.losses.is_empty() {
+                bail!("key `models.{name}.losses`: a model needs at least one loss term");
+            }
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let plugins = file
+            .plugins
+            .into_iter()
+            .map(|(name, file)| (name, base.join(file)))
+            .collect();
+        Ok(Self {
+            path: path.to_path_buf(),
+            plugins,
+            models: file.models,
+        })
+    }
+
+    pub fn model(&self, name: &str) -> Result<&ModelSpec> {
+        self.models.get(name).with_context(|| {
+            let known: Vec<_> = self.models.keys().map(String::as_str).collect();
+            format!(
+                "{}: no model `{name}` (models: {})",
+                self.path.display(),
+                known.join(", ")
+            )
+        })
+    }
+}
+
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Registry> {
+        Registry::parse(text, Path::new("/lab/registry.toml"))
+    }
+
+    const MINIMAL: &str = r#"
+        [plugins]
+        losses = "target/libsilico_losses.so"
+        abs = "/opt/libx.so"
+
+        [models.m]
+        generator = { component = "unet3d", depth = 2 }
+        losses = [{ component = "mse" }, { component = "l1", weight = 100, reduction = "sum" }]
+        train = { batch = 2 }
+    "#;
+
+    #[test]
+    fn composes_models_and_resolves_paths() {
+        let registry = parse(MINIMAL).unwrap();
+        assert_eq!(
+            registry.plugins["losses"],
+            Path::new("/lab/target/libsilico_losses.so")
+        );
+        assert_eq!(registry.plugins["abs"], Path::new("/opt/libx.so"));
+        let model = registry.model("m").unwrap();
+        assert_eq!(model.generator.component, "unet3d");
+        assert_eq!(model.generator.config["depth"].as_integer(), Some(2));
+        assert!(!model.generator.config.contains_key("component"));
+        assert_eq!(model.losses[1].weight, 100.0);
+        assert_eq!(
+            model.losses[1].component.config["reduction"].as_str(),
+            Some("sum")
+        );
+        assert_eq!(model.train.batch, 2);
+        assert_eq!(model.train.lr, 1e-3, "unset keys keep their defaults");
+    }
+
+    #[test]
+    fn invalid_toml_gives_the_position() {
+        let err = parse("[plugins]\nlosses = \n").unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with("invalid TOML at line 2, column 10:"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_path() {
+        let err = parse(&MINIMAL.replace("train = {", "trian = {")).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "key `models.m.trian`: unknown field `trian`, expected one of `generator`, `discriminator`, `losses`, `train`"
+        );
+    }
+
+    #[test]
+    fn bad_training_settings_are_refused() {
+        let err = parse(&MINIMAL.replace("batch = 2", "batch = 0")).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "key `models.m.train`: `batch` must be at least 1"
+        );
+    }
+
+    #[test]
+    fn component_must_be_named() {
+        let err = parse(&MINIMAL.replace("component = \"unet3d\", ", "")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("missing key `component`"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn unknown_model_lists_the_known_ones() {
+        let err = parse(MINIMAL).unwrap().model("x").unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "/lab/registry.toml: no model `x` (models: m)"
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! Pixel-wise loss terms: mean squared error (the loss of Ounkomol et al. 2018, pytorch_fnet's
+//! `torch.nn.MSELoss`) and mean absolute error (the λ·L1 term of pix2pix, Isola et al. 2017).
+//! Sun et al. 2022 (Section 2.4) use L1 for membrane-like and L2 for tubule-like structures.
+
+use silico_plugin_api::prelude::*;
+use tch::Reduction;
+
+/// How the per-voxel errors are combined into one number.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ReductionKind {
+    #[default]
+    Mean,
+    Sum,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PixelLossConfig {
+    /// `"mean"` (default) or `"sum"` over all voxels of the batch.
+    pub reduction: ReductionKind,
+}
+
+impl From<ReductionKind> for Reduction {
+    fn from(kind: ReductionKind) -> Self {
+        match kind {
+            ReductionKind::Mean => Reduction::Mean,
+            ReductionKind::Sum => Reduction::Sum,
+        }
+    }
+}
+
+/// Prediction and target of the same shape, or an error saying which shapes differ.
+fn prediction_and_target(inputs: &LossInputs) -> Result<(Tensor, Tensor), PluginError> {
+    let prediction = inputs.tensor(names::PREDICTION)?;
+    let target = inputs.tensor(names::TARGET)?;
+    if prediction.size() != target.size() {
+        return Err(PluginError::new(format!(
+            "prediction has shape {:?} but target has {:?}",
+            prediction.size(),
+            target.size()
+        )));
+    }
+    Ok((prediction, target))
+}
+
+pub struct MeanSquaredError {
+    reduction: Reduction,
+}
+
+impl Component for MeanSquaredError {
+    const NAME: &'static str = "mse";
+    const SUMMARY: &'static str = "Mean squared error between prediction and target (L2)";
+    type Config = PixelLossConfig;
+}
+
+impl Loss for MeanSquaredError {
+    fn build(config: PixelLossConfig) -> Result<Self, PluginError> {
+        Ok(Self {
+            reduction: config.reduction.into(),
+        })
+    }
+
+    fn generator_term(&self, inputs: &LossInputs) -> Result<Tensor, PluginError> {
+        let (prediction, target) = prediction_and_target(inputs)?;
+        Ok(prediction.f_mse_loss(&target, self.reduction)?)
+    }
+}
+
+pub struct MeanAbsoluteError {
+    reduction: Reduction,
+}
+
+impl Component for MeanAbsoluteError {
+    const NAME: &'static str = "l1";
+    const SUMMARY: &'static str = "Mean absolute error between prediction and target (L1)";
+    type Config = PixelLossConfig;
+}
+
+impl Loss for MeanAbsoluteError {
+    fn build(config: PixelLossConfig) -> Result<Self, PluginError> {
+        Ok(Self {
+            reduction: config.reduction.into(),
+        })
+    }
+
+    fn generator_term(&self, inputs: &LossInputs) -> Result<Tensor, PluginError> {
+        let (prediction, target) = prediction_and_target(inputs)?;
+        Ok(prediction.f_l1_loss(&target, self.reduction)?)
+    }
+}
+
+silico_plugin_api::export_plugin! {
+    losses: [MeanSquaredError, MeanAbsoluteError],
+}

@@ -1,0 +1,23 @@
+# Sourced by the project's scripts: installs libtorch (the torch==2.13.0 wheel that tch 0.26
+# expects) into a cache outside the clone once, then points tch's build at it.
+# Set SILICO_CACHE to move the cache (default: ~/.cache/silico).
+set -euo pipefail
+SILICO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SILICO_CACHE="${SILICO_CACHE:-$HOME/.cache/silico}"
+SILICO_VENV="$SILICO_CACHE/torch-2.13.0"
+# Everything the project installs with pip, pinned; a change here reinstalls.
+SILICO_PY_REQUIREMENTS="torch==2.13.0 numpy==2.4.6 tifffile==2026.3.3 scipy scikit-image scikit-learn"
+
+if [ ! -f "$SILICO_VENV/.ready" ] || [ "$(cat "$SILICO_VENV/.ready")" != "$SILICO_PY_REQUIREMENTS" ]; then
+  echo "silico: installing Python torch 2.13.0 and reference libraries into $SILICO_VENV (once; several GB)" >&2
+  mkdir -p "$SILICO_CACHE"
+  [ -x "$SILICO_VENV/bin/python" ] || python3 -m venv "$SILICO_VENV"
+  # shellcheck disable=SC2086
+  "$SILICO_VENV/bin/pip" install --quiet --disable-pip-version-check $SILICO_PY_REQUIREMENTS
+  echo "$SILICO_PY_REQUIREMENTS" > "$SILICO_VENV/.ready.tmp" && mv "$SILICO_VENV/.ready.tmp" "$SILICO_VENV/.ready"
+fi
+
+export VIRTUAL_ENV="$SILICO_VENV"
+export PATH="$SILICO_VENV/bin:$PATH"
+export LIBTORCH_USE_PYTORCH=1
+export SILICO_PYTHON="$SILICO_VENV/bin/python"
