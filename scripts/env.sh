@@ -1,7 +1,7 @@
 # Sourced by the project's scripts: installs libtorch (the torch==2.13.0 wheel that tch 0.26
 # expects) into a cache outside the clone once, then points tch's build at it.
-# Set SILICO_CACHE to move the cache (default: ~/.cache/silico).
-set -euo pipefail
+# Set SILICO_CACHE to move the cache (default: ~/.cache/silico). Sourced, so it sets no shell
+# options of its caller.
 SILICO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SILICO_CACHE="${SILICO_CACHE:-$HOME/.cache/silico}"
 SILICO_VENV="$SILICO_CACHE/torch-2.13.0"

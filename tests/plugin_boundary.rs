@@ -224,7 +224,7 @@ fn network_rejects_a_wrong_input_shape() {
         .unwrap_err();
     assert_eq!(
         format!("{err:#}"),
-        "generator `unet3d` forward: input of shape [1, 1, 4, 6, 4]: expected (N, C, Z, Y, X) with Z, Y and X multiples of 4"
+        "generator `unet3d` forward: input of shape [1, 1, 4, 6, 4]: expected (N, C, Z, Y, X) with Z, Y and X positive multiples of 4"
     );
 }
 

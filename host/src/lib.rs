@@ -5,10 +5,16 @@
 //! `silico-plugin-api`) into models as a registry file says, and runs them.
 
 pub mod check;
+pub mod checkpoint;
 pub mod components;
+pub mod data;
+pub mod files;
 pub mod model;
+pub mod optim;
 pub mod plugins;
+pub mod predict;
 pub mod registry;
+pub mod train;
 
 mod device;
 pub use device::parse_device;

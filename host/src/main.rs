@@ -1,7 +1,8 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use silico::{check, parse_device, Plugins, Registry};
-use std::{path::PathBuf, process::ExitCode};
+use silico::{check, parse_device, predict, train, Plugins, Registry};
+use silico_imaging::synth::{self, Recipe};
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
 
 /// Label-free prediction of organelle fluorescence from transmitted light, and its evaluation.
 #[derive(Parser)]
@@ -11,12 +12,35 @@ struct Cli {
     /// project's registry.toml]
     #[arg(long, global = true, value_name = "FILE")]
     registry: Option<PathBuf>,
+    /// CPU threads for libtorch [default: libtorch's choice, one per core]
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<i32>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write a dataset of synthetic cells: bright-field, twelve fluorescent structures, ground
+    /// truth, previews, and one training manifest per structure.
+    #[command(after_help = "Example:\n  silico synth --out data/synth --fields 8 --seed 1")]
+    Synth {
+        /// A recipe TOML [default: the built-in `default` recipe]; or a preset: default, small, full.
+        #[arg(long, value_name = "FILE|PRESET")]
+        recipe: Option<String>,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        fields: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Describe TIFF files: axes, shape, sample type, voxel size, channel names, value range.
+    #[command(after_help = "Example:\n  silico info data/synth/fields/field_000/brightfield.tif")]
+    Info {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// List every plugin library and component with kind, version and summary.
     #[command(after_help = "Example:\n  silico plugins --registry examples/registry.toml")]
     Plugins {
@@ -31,6 +55,60 @@ enum Command {
         /// `cpu`, `cuda` or `cuda:N`.
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// Check only these models.
+        #[arg(long = "model", value_name = "MODEL")]
+        models: Vec<String>,
+    },
+    /// Train a registry model to predict one structure from bright-field patches; writes
+    /// checkpoints (safetensors) and losses.csv to --out. Ctrl-C saves a checkpoint.
+    #[command(after_help = "Example:\n  silico train --model unet-tiny --structure nucleoli --data data/synth --out runs/nucleoli")]
+    Train {
+        #[arg(long)]
+        model: String,
+        /// The structure to predict, e.g. nucleoli (names the manifest `<structure>.csv`).
+        #[arg(long)]
+        structure: String,
+        /// A folder holding `<structure>.csv` (as `silico synth` writes), or a manifest CSV.
+        #[arg(long, value_name = "DIR|CSV")]
+        data: PathBuf,
+        /// The run folder [default: runs/<model>-<structure>].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Override the registry's iteration count.
+        #[arg(long)]
+        iterations: Option<u64>,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Continue the run in --out from its last checkpoint.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Predict whole images of any size with a trained model, tile by tile; writes
+    /// OUT/<structure>/<image>.tif and predictions.csv (Pearson r and MSE where targets exist).
+    #[command(after_help = "Example:\n  silico predict --checkpoint runs/nucleoli --input data/synth --test-only --out predictions")]
+    Predict {
+        /// A run folder or its checkpoint folder.
+        #[arg(long, value_name = "DIR")]
+        checkpoint: PathBuf,
+        /// A bright-field TIFF, a manifest CSV, or a folder holding `<structure>.csv`.
+        #[arg(long, value_name = "FILE|DIR")]
+        input: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Tile size z,y,x (multiples of 16).
+        #[arg(long, value_delimiter = ',', default_values_t = [32, 128, 128])]
+        tile: Vec<i64>,
+        /// Overlap of neighbouring tiles z,y,x.
+        #[arg(long, value_delimiter = ',', default_values_t = [16, 32, 32])]
+        overlap: Vec<i64>,
+        /// Average over flips in x and y (test-time augmentation).
+        #[arg(long)]
+        flips: bool,
+        /// Only the manifest's test rows.
+        #[arg(long)]
+        test_only: bool,
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
 }
 
@@ -41,55 +119,130 @@ fn main() -> ExitCode {
         Err(error) => {
             // One line: the context chain, outermost first.
             let message = format!("{error:#}");
-            eprintln!(
-                "error: {}",
-                message.lines().map(str::trim).collect::<Vec<_>>().join(" ")
-            );
+            eprintln!("error: {}", one_line(&message));
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
-    let registry_path = cli.registry.unwrap_or_else(silico::default_registry_path);
-    let registry = Registry::load(&registry_path)?;
+fn one_line(text: &str) -> String {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+fn load_registry(path: Option<PathBuf>) -> Result<(Registry, Plugins)> {
+    let registry = Registry::load(&path.unwrap_or_else(silico::default_registry_path))?;
     let plugins = Plugins::load(&registry)?;
+    Ok((registry, plugins))
+}
+
+fn xyz(values: &[i64], what: &str) -> Result<[i64; 3]> {
+    values.try_into().map_err(|_| anyhow::anyhow!("--{what} takes three numbers z,y,x, got {values:?}"))
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(threads) = cli.threads {
+        tch::set_num_threads(threads.max(1));
+    }
     match cli.command {
-        Command::Plugins { defaults } => {
-            print_plugins(&plugins, defaults);
-            Ok(ExitCode::SUCCESS)
+        Command::Synth { recipe, out, fields, seed } => {
+            let recipe = match recipe.as_deref() {
+                None => Recipe::default(),
+                Some(name @ ("default" | "small" | "full")) => Recipe::preset(name)?,
+                Some(file) => Recipe::from_file(std::path::Path::new(file))?,
+            };
+            println!("{}", synth::generate(&recipe, &out, fields, seed)?);
         }
-        Command::Check { device } => {
+        Command::Info { files } => {
+            for file in files {
+                println!("{}", silico_imaging::image_info(&file)?);
+            }
+        }
+        Command::Plugins { defaults } => {
+            let (_, plugins) = load_registry(cli.registry)?;
+            print_plugins(&plugins, defaults);
+        }
+        Command::Check { device, models } => {
+            let (registry, plugins) = load_registry(cli.registry)?;
             let device = parse_device(&device)?;
+            for name in &models {
+                registry.model(name)?;
+            }
             println!(
                 "registry {}: {} plugin libraries, {} models",
                 registry.path.display(),
                 plugins.libraries.len(),
                 registry.models.len()
             );
-            let reports = check::check_all(&registry, &plugins, device);
+            let reports = check::check_all(&registry, &plugins, device, &models);
             let mut failed = 0;
             for report in &reports {
                 match &report.outcome {
                     Ok(summary) => println!("ok    {}: {summary}", report.model),
                     Err(error) => {
                         failed += 1;
-                        println!(
-                            "FAIL  {}: {}",
-                            report.model,
-                            format!("{error:#}").lines().collect::<Vec<_>>().join(" ")
-                        );
+                        println!("FAIL  {}: {}", report.model, one_line(&format!("{error:#}")));
                     }
                 }
             }
             println!("{} models passed, {failed} failed", reports.len() - failed);
-            Ok(if failed == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            if failed > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Train { model, structure, data, out, iterations, device, resume } => {
+            let (registry, plugins) = load_registry(cli.registry)?;
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{model}-{structure}")));
+            let request = train::TrainRequest {
+                model,
+                structure,
+                data,
+                out,
+                iterations,
+                device: parse_device(&device)?,
+                resume,
+                progress: std::io::stderr().is_terminal(),
+            };
+            let stop = train::StopSignal::on_ctrl_c()?;
+            let outcome = train::train(&registry, &plugins, &request, &stop)?;
+            let losses: Vec<String> = outcome.last_losses.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
+            if outcome.interrupted {
+                eprintln!(
+                    "interrupted at iteration {}; checkpoint saved in {}; continue with the same command and --resume",
+                    outcome.iterations,
+                    outcome.checkpoint.display()
+                );
+                return Ok(ExitCode::from(130));
+            }
+            println!(
+                "trained {} iterations ({:.3} s/iteration); last losses: {}; checkpoint: {}",
+                outcome.iterations,
+                outcome.seconds_per_iteration,
+                losses.join(", "),
+                outcome.checkpoint.display()
+            );
+        }
+        Command::Predict { checkpoint, input, out, tile, overlap, flips, test_only, device } => {
+            let (_, plugins) = load_registry(cli.registry)?;
+            let request = predict::PredictRequest {
+                checkpoint,
+                input,
+                out,
+                tile: xyz(&tile, "tile")?,
+                overlap: xyz(&overlap, "overlap")?,
+                flips,
+                test_only,
+                device: parse_device(&device)?,
+            };
+            for p in predict::predict(&plugins, &request)? {
+                let score = match (p.pearson, p.mse) {
+                    (Some(r), Some(mse)) => format!("  Pearson r {r:.3}  MSE {mse:.4}"),
+                    _ => String::new(),
+                };
+                println!("{}{score}", p.path.display());
+            }
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_plugins(plugins: &Plugins, defaults: bool) {
@@ -105,12 +258,7 @@ fn print_plugins(plugins: &Plugins, defaults: bool) {
             m.torch_version
         );
         for component in m.components.iter() {
-            println!(
-                "  {:<14} {:<14} {}",
-                component.kind.as_str(),
-                component.name.as_str(),
-                component.summary
-            );
+            println!("  {:<14} {:<14} {}", component.kind.as_str(), component.name.as_str(), component.summary);
             if defaults && !component.default_config.is_empty() {
                 for line in component.default_config.lines() {
                     println!("  {:<14} {:<14}   {line}", "", "");

@@ -27,6 +27,8 @@ pub struct Registry {
     /// Library name → absolute path of its shared library, in name order.
     pub plugins: BTreeMap<String, PathBuf>,
     pub models: BTreeMap<String, ModelSpec>,
+    /// Each model's table as written, so that a checkpoint can carry its model's definition.
+    pub model_tables: BTreeMap<String, toml::Table>,
 }
 
 /// A reference to a plugin component and its configuration table.
@@ -67,6 +69,8 @@ pub struct TrainSettings {
     pub lr: f64,
     pub betas: [f64; 2],
     pub seed: u64,
+    /// Iterations between checkpoints (one is also written at the end and on Ctrl-C).
+    pub checkpoint_every: u64,
 }
 
 impl Default for TrainSettings {
@@ -78,12 +82,16 @@ impl Default for TrainSettings {
             lr: 1e-3,
             betas: [0.5, 0.999],
             seed: 0,
+            checkpoint_every: 1000,
         }
     }
 }
 
 impl TrainSettings {
     fn validate(&self) -> Result<(), String> {
+        if self.checkpoint_every == 0 {
+            return Err("`checkpoint_every` must be at least 1".into());
+        }
         if self.batch == 0 {
             return Err("`batch` must be at least 1".into());
         }
@@ -153,7 +161,37 @@ impl<'de> Deserialize<'de> for LossTermSpec {
 struct RegistryFile {
     plugins: BTreeMap<String, PathBuf>,
     #[serde(default)]
-    models: BTreeMap<String, ModelSpec>,
+    models: BTreeMap<String, toml::Table>,
+}
+
+/// One line for a deserialization error, naming the offending key under `prefix`.
+fn keyed_error<E: std::fmt::Display>(prefix: &str, error: serde_path_to_error::Error<E>) -> anyhow::Error {
+    let path = error.path().to_string();
+    let message = error.into_inner().to_string();
+    let message = message.lines().next().unwrap_or_default().trim().to_string();
+    let key = match (prefix.is_empty(), path.as_str()) {
+        (true, ".") => return anyhow::anyhow!("{message}"),
+        (true, _) => path,
+        (false, ".") => prefix.to_string(),
+        (false, _) => format!("{prefix}.{path}"),
+    };
+    anyhow::anyhow!("key `{key}`: {message}")
+}
+
+impl ModelSpec {
+    /// Reads a model's registry table; errors name the key under `models.<name>`.
+    pub fn from_table(name: &str, table: &toml::Table) -> Result<Self> {
+        let prefix = format!("models.{name}");
+        let spec: ModelSpec = serde_path_to_error::deserialize(toml::Value::Table(table.clone()))
+            .map_err(|e| keyed_error(&prefix, e))?;
+        spec.train
+            .validate()
+            .map_err(|e| anyhow::anyhow!("key `{prefix}.train`: {e}"))?;
+        if spec.losses.is_empty() {
+            bail!("key `{prefix}.losses`: a model needs at least one loss term");
+        }
+        Ok(spec)
+    }
 }
 
 impl Registry {
@@ -181,24 +219,12 @@ impl Registry {
             }
         })?;
         let file: RegistryFile = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| {
-                let key = e.path().to_string();
-                let message = e.into_inner().message().trim().to_string();
-                if key == "." {
-                    anyhow::anyhow!("{message}")
-                } else {
-                    anyhow::anyhow!("key `{key}`: {message}")
-                }
-            })?;
-        for (name, model) in &file.models {
-            model
-                .train
-                .validate()
-                .map_err(|e| anyhow::anyhow!("key `models.{name}.train`: {e}"))?;
-            if model.losses.is_empty() {
-                bail!("key `models.{name}.losses`: a model needs at least one loss term");
-            }
-        }
+            .map_err(|e| keyed_error("", e))?;
+        let models = file
+            .models
+            .iter()
+            .map(|(name, table)| Ok((name.clone(), ModelSpec::from_table(name, table)?)))
+            .collect::<Result<_>>()?;
         let base = path.parent().unwrap_or(Path::new("."));
         let plugins = file
             .plugins
@@ -208,7 +234,8 @@ impl Registry {
         Ok(Self {
             path: path.to_path_buf(),
             plugins,
-            models: file.models,
+            models,
+            model_tables: file.models,
         })
     }
 

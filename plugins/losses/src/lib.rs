@@ -1,7 +1,13 @@
 //! Pixel-wise loss terms: mean squared error (the loss of Ounkomol et al. 2018, pytorch_fnet's
 //! `torch.nn.MSELoss`) and mean absolute error (the λ·L1 term of pix2pix, Isola et al. 2017).
 //! Sun et al. 2022 (Section 2.4) use L1 for membrane-like and L2 for tubule-like structures.
+//! Also the exclusivity term of their retraining (Section 2.4; see [`ExclusivityLoss`]).
 
+mod adversarial;
+mod exclusivity;
+
+pub use adversarial::Adversarial;
+pub use exclusivity::{ExclusivityLoss, ExclusivityLossConfig};
 use silico_plugin_api::prelude::*;
 use tch::Reduction;
 
@@ -91,5 +97,5 @@ impl Loss for MeanAbsoluteError {
 }
 
 silico_plugin_api::export_plugin! {
-    losses: [MeanSquaredError, MeanAbsoluteError],
+    losses: [MeanSquaredError, MeanAbsoluteError, Adversarial, ExclusivityLoss],
 }

@@ -11,6 +11,7 @@
 //! Variables carry pytorch_fnet's state-dict names (`net_recurse.sub_2conv_more.conv1.weight`,
 //! …, `conv_out.bias`), so weights move between silico and PyTorch by safetensors.
 
+use silico_layers::{check_input, conv3d};
 use silico_plugin_api::prelude::*;
 use tch::nn::{self, ModuleT};
 
@@ -30,22 +31,6 @@ impl Default for UNet3dConfig {
             mult_chan: 32,
         }
     }
-}
-
-fn conv3d(
-    p: nn::Path,
-    c_in: i64,
-    c_out: i64,
-    kernel: i64,
-    stride: i64,
-    padding: i64,
-) -> nn::Conv3D {
-    let config = nn::ConvConfig {
-        stride,
-        padding,
-        ..Default::default()
-    };
-    nn::conv3d(p, c_in, c_out, kernel, config)
 }
 
 /// [conv 3×3×3 → BN → ReLU] × 2 (`SubNet2Conv`).
@@ -139,13 +124,7 @@ impl Network for UNet3d {
     }
 
     fn forward_t(&self, input: &Tensor, train: bool) -> Result<Tensor, PluginError> {
-        let size = input.size();
-        if size.len() != 5 || size[2..].iter().any(|n| n % self.multiple != 0) {
-            return Err(PluginError::new(format!(
-                "input of shape {size:?}: expected (N, C, Z, Y, X) with Z, Y and X multiples of {}",
-                self.multiple
-            )));
-        }
+        check_input(&input.size(), self.multiple).map_err(PluginError::new)?;
         Ok(self.net.forward_t(input, train))
     }
 

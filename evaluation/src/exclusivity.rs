@@ -1,0 +1,788 @@
+//! Organelle exclusivity (Sun et al. 2022, Section 2.3 and Fig. 4; Table 1 reports it).
+//!
+//! Separate models predict each organelle from the same bright-field image, so nothing stops two
+//! of them from predicting high intensity at the same voxel. Exclusivity measures how distinct
+//! the predictions are. For every voxel take the highest and the second-highest predicted value
+//! over the C structures:
+//!
+//! - **overall** exclusivity: the mean over all voxels of (highest − second highest);
+//! - **organelle** exclusivity of A: the same mean over the voxels where A is highest;
+//! - **pairwise** exclusivity of the directed pair (A, B): the mean, over the voxels where A is
+//!   highest, of (value of A − value of B). It is not symmetric. The diagonal (A, A) is NaN: an
+//!   organelle is not compared with itself.
+//!
+//! Ties for the highest value go to the lowest channel index (the tied voxel then has a gap of
+//! 0). A mean over no voxels (an organelle that is never highest) is NaN. Means are over all
+//! voxels of all images given (running sums and counts in f64), not means of per-image means, so
+//! large and small images weigh by their voxels. An optional mask restricts every mean to the
+//! voxels inside it (e.g. inside cells).
+//!
+//! [`Exclusivity`] streams: it takes one image at a time and keeps only the sums, so a test set
+//! never has to fit in memory. Each image is read once from memory: voxels are processed in
+//! chunks small enough to stay in cache, channel by channel (sequential, vectorizable reads), and
+//! large images are split over threads.
+
+use std::fmt;
+
+/// Voxels per chunk: the chunk of every channel (C × 4 KiB) plus scratch stays in L2 cache
+/// between the pass that ranks the channels and the pass that sums them by highest channel.
+const CHUNK: usize = 4096;
+/// Below this many voxels per thread, starting threads costs more than it saves.
+const MIN_VOXELS_PER_THREAD: usize = 1 << 17;
+
+/// Which voxels of an image count: `true` or non-zero means inside.
+#[derive(Clone, Copy, Debug)]
+pub enum Mask<'a> {
+    Bool(&'a [bool]),
+    Byte(&'a [u8]),
+}
+
+impl Mask<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Mask::Bool(m) => m.len(),
+            Mask::Byte(m) => m.len(),
+        }
+    }
+
+    fn is_inside(&self, voxel: usize) -> bool {
+        match self {
+            Mask::Bool(m) => m[voxel],
+            Mask::Byte(m) => m[voxel] != 0,
+        }
+    }
+}
+
+/// Why an image was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExclusivityError {
+    /// Exclusivity compares structures, so it needs at least two.
+    TooFewChannels {
+        channels: usize,
+    },
+    /// An image has another number of channels than the accumulator was made for.
+    ChannelCount {
+        expected: usize,
+        got: usize,
+    },
+    /// Channels of one image must have the same number of voxels.
+    ChannelLength {
+        channel: usize,
+        len: usize,
+        expected: usize,
+    },
+    MaskLength {
+        len: usize,
+        expected: usize,
+    },
+    /// A NaN or infinite value at a voxel that counts; the ranking would be meaningless.
+    NonFinite {
+        channel: usize,
+        voxel: usize,
+    },
+}
+
+impl fmt::Display for ExclusivityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExclusivityError::TooFewChannels { channels } => write!(
+                f,
+                "exclusivity compares structures and needs at least 2 channels, got {channels}"
+            ),
+            ExclusivityError::ChannelCount { expected, got } => write!(
+                f,
+                "expected {expected} channels (as in the first image), got {got}"
+            ),
+            ExclusivityError::ChannelLength {
+                channel,
+                len,
+                expected,
+            } => write!(
+                f,
+                "channel {channel} has {len} voxels but channel 0 has {expected}"
+            ),
+            ExclusivityError::MaskLength { len, expected } => write!(
+                f,
+                "the mask has {len} voxels but the channels have {expected}"
+            ),
+            ExclusivityError::NonFinite { channel, voxel } => write!(
+                f,
+                "channel {channel} has a NaN or infinite value at voxel {voxel}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ExclusivityError {}
+
+/// One image's own overall exclusivity.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImageExclusivity {
+    /// Mean of (highest − second highest) over this image's counted voxels; NaN if none.
+    pub overall: f64,
+    /// Voxels counted (inside the mask, if any).
+    pub voxels: u64,
+}
+
+/// The three measures over every voxel of every image taken in so far.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExclusivitySummary {
+    pub overall: f64,
+    /// Voxels counted over all images.
+    pub voxels: u64,
+    /// Per channel: organelle exclusivity (NaN where the channel is never highest).
+    pub organelle: Vec<f64>,
+    /// Per channel: voxels where it is highest.
+    pub highest_voxels: Vec<u64>,
+    /// `pairwise[a][b]`: directed pairwise exclusivity of (a, b); NaN on the diagonal and in the
+    /// rows of channels that are never highest.
+    pub pairwise: Vec<Vec<f64>>,
+}
+
+/// Running sums, per channel A over the voxels where A is highest.
+#[derive(Clone, Debug, PartialEq)]
+struct Sums {
+    channels: usize,
+    highest_voxels: Vec<u64>,
+    /// Σ (highest − second highest).
+    gap: Vec<f64>,
+    /// Σ value of A.
+    highest_value: Vec<f64>,
+    /// Row A, column B: Σ value of B (the diagonal stays 0; it equals `highest_value`).
+    value: Vec<f64>,
+}
+
+impl Sums {
+    fn new(channels: usize) -> Self {
+        Sums {
+            channels,
+            highest_voxels: vec![0; channels],
+            gap: vec![0.0; channels],
+            highest_value: vec![0.0; channels],
+            value: vec![0.0; channels * channels],
+        }
+    }
+
+    fn merge(&mut self, other: &Sums) {
+        let add =
+            |into: &mut [f64], from: &[f64]| into.iter_mut().zip(from).for_each(|(a, b)| *a += b);
+        self.highest_voxels
+            .iter_mut()
+            .zip(&other.highest_voxels)
+            .for_each(|(a, b)| *a += b);
+        add(&mut self.gap, &other.gap);
+        add(&mut self.highest_value, &other.highest_value);
+        add(&mut self.value, &other.value);
+    }
+
+    fn voxels(&self) -> u64 {
+        self.highest_voxels.iter().sum()
+    }
+
+    fn overall(&self) -> f64 {
+        self.gap.iter().sum::<f64>() / self.voxels() as f64
+    }
+
+    fn summary(&self) -> ExclusivitySummary {
+        let c = self.channels;
+        let organelle = (0..c)
+            .map(|a| self.gap[a] / self.highest_voxels[a] as f64)
+            .collect();
+        let pairwise = (0..c)
+            .map(|a| {
+                (0..c)
+                    .map(|b| {
+                        if a == b {
+                            f64::NAN
+                        } else {
+                            (self.highest_value[a] - self.value[a * c + b])
+                                / self.highest_voxels[a] as f64
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        ExclusivitySummary {
+            overall: self.overall(),
+            voxels: self.voxels(),
+            organelle,
+            highest_voxels: self.highest_voxels.clone(),
+            pairwise,
+        }
+    }
+}
+
+/// Streaming exclusivity over images of C channels (one per structure).
+#[derive(Clone, Debug)]
+pub struct Exclusivity {
+    channels: usize,
+    threads: usize,
+    images: u64,
+    sums: Sums,
+}
+
+impl Exclusivity {
+    /// An accumulator for images of `channels` structures (at least 2), using every core.
+    pub fn new(channels: usize) -> Result<Self, ExclusivityError> {
+        if channels < 2 {
+            return Err(ExclusivityError::TooFewChannels { channels });
+        }
+        Ok(Exclusivity {
+            channels,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            images: 0,
+            sums: Sums::new(channels),
+        })
+    }
+
+    /// Uses at most `threads` threads per image (at least one).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Images taken in so far.
+    pub fn images(&self) -> u64 {
+        self.images
+    }
+
+    /// Takes in one image: `channels[c]` holds structure c's prediction, every channel the same
+    /// voxels in the same order. Returns the image's own overall exclusivity. A refused image
+    /// leaves the running sums unchanged.
+    pub fn update(
+        &mut self,
+        channels: &[&[f32]],
+        mask: Option<Mask<'_>>,
+    ) -> Result<ImageExclusivity, ExclusivityError> {
+        if channels.len() != self.channels {
+            return Err(ExclusivityError::ChannelCount {
+                expected: self.channels,
+                got: channels.len(),
+            });
+        }
+        let voxels = channels[0].len();
+        if let Some((channel, other)) = channels
+            .iter()
+            .enumerate()
+            .find(|(_, other)| other.len() != voxels)
+        {
+            return Err(ExclusivityError::ChannelLength {
+                channel,
+                len: other.len(),
+                expected: voxels,
+            });
+        }
+        if let Some(mask) = mask {
+            if mask.len() != voxels {
+                return Err(ExclusivityError::MaskLength {
+                    len: mask.len(),
+                    expected: voxels,
+                });
+            }
+        }
+        let image = self.image_sums(channels, mask)?;
+        self.sums.merge(&image);
+        self.images += 1;
+        Ok(ImageExclusivity {
+            overall: image.overall(),
+            voxels: image.voxels(),
+        })
+    }
+
+    /// The measures over every image taken in so far (NaN where no voxel counted).
+    pub fn summary(&self) -> ExclusivitySummary {
+        self.sums.summary()
+    }
+
+    /// One image's sums, its voxels split into contiguous whole-chunk ranges, one per thread,
+    /// merged in voxel order so that a given thread count always gives the same result.
+    fn image_sums(
+        &self,
+        channels: &[&[f32]],
+        mask: Option<Mask<'_>>,
+    ) -> Result<Sums, ExclusivityError> {
+        let voxels = channels[0].len();
+        let threads = self.threads.min(voxels / MIN_VOXELS_PER_THREAD).max(1);
+        let per_thread = voxels.div_ceil(threads).div_ceil(CHUNK) * CHUNK;
+        let ranges: Vec<(usize, usize)> = (0..threads)
+            .map(|t| (t * per_thread, ((t + 1) * per_thread).min(voxels)))
+            .filter(|(start, end)| start < end)
+            .collect();
+        let parts: Vec<Result<Sums, ExclusivityError>> = if ranges.len() <= 1 {
+            vec![range_sums(channels, mask, 0, voxels)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = ranges
+                    .iter()
+                    .map(|&(start, end)| {
+                        scope.spawn(move || range_sums(channels, mask, start, end))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("an exclusivity worker thread panicked"))
+                    .collect()
+            })
+        };
+        let mut total = Sums::new(self.channels);
+        for part in parts {
+            total.merge(&part?);
+        }
+        Ok(total)
+    }
+}
+
+/// Per-chunk working arrays, allocated once per range.
+struct Scratch {
+    highest: Vec<f32>,
+    second: Vec<f32>,
+    /// Index of the highest channel, as f32 so that pass 1 selects it with the same vector
+    /// compare as the values; `channels` marks a voxel outside the mask.
+    highest_channel: Vec<f32>,
+    /// Chunk voxel indices grouped by highest channel (a counting sort).
+    grouped: Vec<u32>,
+    group_len: Vec<usize>,
+    group_end: Vec<usize>,
+    /// One chunk's sums of every channel over one group.
+    row: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(channels: usize) -> Self {
+        Scratch {
+            highest: vec![0.0; CHUNK],
+            second: vec![0.0; CHUNK],
+            highest_channel: vec![0.0; CHUNK],
+            grouped: vec![0; CHUNK],
+            group_len: vec![0; channels + 1],
+            group_end: vec![0; channels + 1],
+            row: vec![0.0; channels],
+        }
+    }
+}
+
+fn range_sums(
+    channels: &[&[f32]],
+    mask: Option<Mask<'_>>,
+    start: usize,
+    end: usize,
+) -> Result<Sums, ExclusivityError> {
+    let mut sums = Sums::new(channels.len());
+    let mut scratch = Scratch::new(channels.len());
+    let mut chunk_start = start;
+    while chunk_start < end {
+        let chunk_end = (chunk_start + CHUNK).min(end);
+        chunk_sums(
+            channels,
+            mask,
+            chunk_start..chunk_end,
+            &mut scratch,
+            &mut sums,
+        )?;
+        chunk_start = chunk_end;
+    }
+    Ok(sums)
+}
+
+/// Adds one chunk of voxels to `sums` in three passes over cached data: rank the channels per
+/// voxel, group the voxels by highest channel, then sum each group's values channel by channel.
+fn chunk_sums(
+    channels: &[&[f32]],
+    mask: Option<Mask<'_>>,
+    voxels: std::ops::Range<usize>,
+    scratch: &mut Scratch,
+    sums: &mut Sums,
+) -> Result<(), ExclusivityError> {
+    let c = channels.len();
+    let len = voxels.len();
+    let highest = &mut scratch.highest[..len];
+    let second = &mut scratch.second[..len];
+    let highest_channel = &mut scratch.highest_channel[..len];
+
+    // Pass 1: highest, second highest and the highest channel, reading channel-major. Written
+    // as selects rather than branches so that it vectorizes; the strict `>` keeps the lower
+    // channel on ties.
+    highest.copy_from_slice(&channels[0][voxels.clone()]);
+    second.fill(f32::NEG_INFINITY);
+    highest_channel.fill(0.0);
+    for (channel, values) in channels.iter().enumerate().skip(1) {
+        let channel = channel as f32;
+        for (((&v, top), next), top_channel) in values[voxels.clone()]
+            .iter()
+            .zip(highest.iter_mut())
+            .zip(second.iter_mut())
+            .zip(highest_channel.iter_mut())
+        {
+            let (t, s, h) = (*top, *next, *top_channel);
+            let above = v > t;
+            let lower = if above { t } else { v };
+            *next = if lower > s { lower } else { s };
+            *top = if above { v } else { t };
+            *top_channel = if above { channel } else { h };
+        }
+    }
+    if let Some(mask) = mask {
+        let outside = c as f32;
+        for (i, top_channel) in highest_channel.iter_mut().enumerate() {
+            if !mask.is_inside(voxels.start + i) {
+                *top_channel = outside;
+            }
+        }
+    }
+
+    // Pass 2: counting sort of the chunk's voxels by highest channel.
+    let group_len = &mut scratch.group_len;
+    group_len.fill(0);
+    for &top_channel in highest_channel.iter() {
+        group_len[top_channel as usize] += 1;
+    }
+    let group_end = &mut scratch.group_end;
+    let mut end = 0;
+    for (group, &n) in group_len.iter().enumerate() {
+        group_end[group] = end;
+        end += n;
+    }
+    let grouped = &mut scratch.grouped[..len];
+    for (i, &top_channel) in highest_channel.iter().enumerate() {
+        let slot = &mut group_end[top_channel as usize];
+        grouped[*slot] = i as u32;
+        *slot += 1;
+    }
+
+    // Pass 3: per highest channel A, the gap, A's values and every other channel's values. A
+    // NaN or infinity at a counted voxel makes one of these sums non-finite, so checking the
+    // sums catches it without a test per value.
+    let mut group_start = 0;
+    for a in 0..c {
+        let group = &grouped[group_start..group_start + group_len[a]];
+        group_start += group_len[a];
+        if group.is_empty() {
+            continue;
+        }
+        let (top_sum, gap_sum) = group
+            .iter()
+            .fold((0.0f64, 0.0f64), |(top_sum, gap_sum), &i| {
+                let (top, next) = (highest[i as usize] as f64, second[i as usize] as f64);
+                (top_sum + top, gap_sum + (top - next))
+            });
+        let row = &mut scratch.row;
+        for (b, values) in channels.iter().enumerate() {
+            row[b] = if b == a {
+                0.0
+            } else {
+                gathered_sum(&values[voxels.clone()], group)
+            };
+        }
+        if !(top_sum.is_finite() && gap_sum.is_finite() && row.iter().all(|v| v.is_finite())) {
+            return Err(first_non_finite(channels, mask, voxels));
+        }
+        sums.highest_voxels[a] += group.len() as u64;
+        sums.highest_value[a] += top_sum;
+        sums.gap[a] += gap_sum;
+        sums.value[a * c..(a + 1) * c]
+            .iter_mut()
+            .zip(row.iter())
+            .for_each(|(sum, v)| *sum += v);
+    }
+    Ok(())
+}
+
+/// Σ values[i] over `indices`, in f64, with four independent accumulators so that the adds
+/// overlap instead of waiting on each other.
+fn gathered_sum(values: &[f32], indices: &[u32]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let mut quads = indices.chunks_exact(4);
+    for quad in &mut quads {
+        for (a, &i) in acc.iter_mut().zip(quad) {
+            *a += values[i as usize] as f64;
+        }
+    }
+    let rest: f64 = quads
+        .remainder()
+        .iter()
+        .map(|&i| values[i as usize] as f64)
+        .sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + rest
+}
+
+/// The first NaN or infinite value at a counted voxel of a chunk whose sums were not finite.
+fn first_non_finite(
+    channels: &[&[f32]],
+    mask: Option<Mask<'_>>,
+    voxels: std::ops::Range<usize>,
+) -> ExclusivityError {
+    voxels
+        .filter(|&voxel| mask.is_none_or(|m| m.is_inside(voxel)))
+        .find_map(|voxel| {
+            let channel = channels
+                .iter()
+                .position(|values| !values[voxel].is_finite())?;
+            Some(ExclusivityError::NonFinite { channel, voxel })
+        })
+        .expect("a non-finite sum comes from a non-finite value at a counted voxel")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * (1.0 + b.abs())
+    }
+
+    fn assert_close(a: f64, b: f64) {
+        assert!(close(a, b), "{a} != {b}");
+    }
+
+    fn summary_of(channels: &[Vec<f32>], mask: Option<Mask<'_>>) -> ExclusivitySummary {
+        let slices: Vec<&[f32]> = channels.iter().map(Vec::as_slice).collect();
+        let mut exclusivity = Exclusivity::new(channels.len()).unwrap();
+        exclusivity.update(&slices, mask).unwrap();
+        exclusivity.summary()
+    }
+
+    /// A deterministic stream of uniform values in [0, 1) (SplitMix64).
+    fn uniform(seed: u64, n: usize) -> Vec<f32> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
+            })
+            .collect()
+    }
+
+    /// The definitions, voxel by voxel, straight from Section 2.3.
+    fn direct(channels: &[Vec<f32>], inside: &[bool]) -> ExclusivitySummary {
+        let c = channels.len();
+        let mut gap = vec![0.0; c];
+        let mut count = vec![0u64; c];
+        let mut pair = vec![vec![0.0; c]; c];
+        for voxel in (0..channels[0].len()).filter(|&v| inside[v]) {
+            let values: Vec<f64> = channels.iter().map(|ch| ch[voxel] as f64).collect();
+            let mut top = 0;
+            for (i, &v) in values.iter().enumerate() {
+                if v > values[top] {
+                    top = i;
+                }
+            }
+            let next = (0..c)
+                .filter(|&i| i != top)
+                .map(|i| values[i])
+                .fold(f64::NEG_INFINITY, f64::max);
+            gap[top] += values[top] - next;
+            count[top] += 1;
+            for b in 0..c {
+                pair[top][b] += values[top] - values[b];
+            }
+        }
+        let total: u64 = count.iter().sum();
+        ExclusivitySummary {
+            overall: gap.iter().sum::<f64>() / total as f64,
+            voxels: total,
+            organelle: (0..c).map(|a| gap[a] / count[a] as f64).collect(),
+            highest_voxels: count.clone(),
+            pairwise: (0..c)
+                .map(|a| {
+                    (0..c)
+                        .map(|b| {
+                            if a == b {
+                                f64::NAN
+                            } else {
+                                pair[a][b] / count[a] as f64
+                            }
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    fn assert_summaries_agree(got: &ExclusivitySummary, want: &ExclusivitySummary) {
+        assert_close(got.overall, want.overall);
+        assert_eq!(got.voxels, want.voxels);
+        assert_eq!(got.highest_voxels, want.highest_voxels);
+        for (g, w) in got.organelle.iter().zip(&want.organelle) {
+            assert!(close(*g, *w) || (g.is_nan() && w.is_nan()), "{g} != {w}");
+        }
+        for (grow, wrow) in got.pairwise.iter().zip(&want.pairwise) {
+            for (g, w) in grow.iter().zip(wrow) {
+                assert!(close(*g, *w) || (g.is_nan() && w.is_nan()), "{g} != {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn constant_gap_between_two_channels() {
+        // A is 0.75 above B everywhere: every measure is 0.75 and B is never highest.
+        let b = uniform(1, 5000);
+        let a: Vec<f32> = b.iter().map(|v| v + 0.75).collect();
+        let s = summary_of(&[a, b], None);
+        assert!((s.overall - 0.75).abs() < 1e-6);
+        assert!((s.organelle[0] - 0.75).abs() < 1e-6);
+        assert!((s.pairwise[0][1] - 0.75).abs() < 1e-6);
+        assert_eq!(s.highest_voxels, vec![5000, 0]);
+        assert_eq!(s.voxels, 5000);
+        assert!(s.organelle[1].is_nan() && s.pairwise[1][0].is_nan());
+        assert!(s.pairwise[0][0].is_nan() && s.pairwise[1][1].is_nan());
+    }
+
+    #[test]
+    fn a_channel_that_is_never_highest() {
+        // A and B alternate being highest at gaps 2 and 1; C stays far below both.
+        let a = vec![3.0, 1.0, 3.0, 1.0];
+        let b = vec![1.0, 2.0, 1.0, 2.0];
+        let c = vec![-5.0; 4];
+        let s = summary_of(&[a, b, c], None);
+        assert_eq!(s.highest_voxels, vec![2, 2, 0]);
+        assert_eq!(s.overall, 1.5);
+        assert_eq!(s.organelle[..2], [2.0, 1.0]);
+        assert!(s.organelle[2].is_nan());
+        assert_eq!(s.pairwise[0][1..], [2.0, 8.0]);
+        assert_eq!(s.pairwise[1][0], 1.0);
+        assert_eq!(s.pairwise[1][2], 7.0);
+        assert!(s.pairwise[2].iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn ties_go_to_the_lowest_channel_with_a_gap_of_zero() {
+        // Voxel 0: B and C tie for highest → B; voxel 1: all three tie → A.
+        let a = vec![0.0, 4.0];
+        let b = vec![2.0, 4.0];
+        let c = vec![2.0, 4.0];
+        let s = summary_of(&[a, b, c], None);
+        assert_eq!(s.highest_voxels, vec![1, 1, 0]);
+        assert_eq!(s.overall, 0.0);
+        assert_eq!(s.organelle[..2], [0.0, 0.0]);
+        assert_eq!(s.pairwise[1][0], 2.0);
+        assert_eq!(s.pairwise[1][2], 0.0);
+        assert_eq!(s.pairwise[0][1..], [0.0, 0.0]);
+    }
+
+    #[test]
+    fn pairwise_is_directed() {
+        // Voxels 0-1: A highest (A−B = 1, 3); voxel 2: B highest (B−A = 10).
+        let a = vec![2.0, 5.0, 0.0];
+        let b = vec![1.0, 2.0, 10.0];
+        let s = summary_of(&[a, b], None);
+        assert_eq!(s.pairwise[0][1], 2.0);
+        assert_eq!(s.pairwise[1][0], 10.0);
+        assert_eq!(s.organelle, vec![2.0, 10.0]);
+        assert_eq!(s.overall, 14.0 / 3.0);
+    }
+
+    #[test]
+    fn masks_restrict_every_mean() {
+        let a = vec![2.0, 5.0, 0.0, 9.0];
+        let b = vec![1.0, 2.0, 10.0, f32::NAN];
+        let inside = [true, false, true, false];
+        let bytes = [1u8, 0, 255, 0];
+        for mask in [Mask::Bool(&inside), Mask::Byte(&bytes)] {
+            // The NaN lies outside the mask, so it does not matter.
+            let s = summary_of(&[a.clone(), b.clone()], Some(mask));
+            assert_eq!(s.voxels, 2);
+            assert_eq!(s.overall, 5.5);
+            assert_eq!(s.pairwise[0][1], 1.0);
+            assert_eq!(s.pairwise[1][0], 10.0);
+        }
+        let empty = [false; 4];
+        let s = summary_of(&[a, b], Some(Mask::Bool(&empty)));
+        assert_eq!(s.voxels, 0);
+        assert!(s.overall.is_nan());
+    }
+
+    #[test]
+    fn streaming_two_images_equals_one_concatenated_image() {
+        let channels = 4;
+        let first: Vec<Vec<f32>> = (0..channels).map(|c| uniform(10 + c, 3001)).collect();
+        let second: Vec<Vec<f32>> = (0..channels).map(|c| uniform(20 + c, 777)).collect();
+        let mut streamed = Exclusivity::new(channels as usize).unwrap();
+        let slices = |image: &[Vec<f32>]| -> Vec<Vec<f32>> { image.to_vec() };
+        for image in [slices(&first), slices(&second)] {
+            let refs: Vec<&[f32]> = image.iter().map(Vec::as_slice).collect();
+            streamed.update(&refs, None).unwrap();
+        }
+        let joined: Vec<Vec<f32>> = first
+            .iter()
+            .zip(&second)
+            .map(|(a, b)| [a.as_slice(), b.as_slice()].concat())
+            .collect();
+        assert_eq!(streamed.images(), 2);
+        assert_summaries_agree(&streamed.summary(), &summary_of(&joined, None));
+    }
+
+    #[test]
+    fn means_are_over_voxels_not_over_images() {
+        // Image 1: one voxel with gap 1; image 2: three voxels with gap 3 → (1 + 9) / 4.
+        let mut e = Exclusivity::new(2).unwrap();
+        let one = e.update(&[&[1.0], &[0.0]], None).unwrap();
+        assert_eq!(
+            one,
+            ImageExclusivity {
+                overall: 1.0,
+                voxels: 1
+            }
+        );
+        e.update(&[&[3.0; 3], &[0.0; 3]], None).unwrap();
+        assert_eq!(e.summary().overall, 2.5);
+    }
+
+    #[test]
+    fn agrees_with_the_definition_on_random_data_across_chunks_and_threads() {
+        // Enough voxels for several threads and a ragged last chunk; quantized values make ties.
+        let voxels = 3 * MIN_VOXELS_PER_THREAD + 517;
+        let channels: Vec<Vec<f32>> = (0..5)
+            .map(|c| {
+                uniform(c, voxels)
+                    .iter()
+                    .map(|v| (v * 16.0).floor())
+                    .collect()
+            })
+            .collect();
+        let inside: Vec<bool> = uniform(99, voxels).iter().map(|v| *v < 0.7).collect();
+        let want = direct(&channels, &inside);
+        let slices: Vec<&[f32]> = channels.iter().map(Vec::as_slice).collect();
+        for threads in [1, 2, 3, 8] {
+            let mut e = Exclusivity::new(5).unwrap().with_threads(threads);
+            e.update(&slices, Some(Mask::Bool(&inside))).unwrap();
+            assert_summaries_agree(&e.summary(), &want);
+        }
+    }
+
+    #[test]
+    fn refuses_inconsistent_images_without_changing_the_sums() {
+        assert_eq!(
+            Exclusivity::new(1).unwrap_err().to_string(),
+            "exclusivity compares structures and needs at least 2 channels, got 1"
+        );
+        let mut e = Exclusivity::new(2).unwrap();
+        let err = |e: &mut Exclusivity, channels: &[&[f32]], mask| {
+            e.update(channels, mask).unwrap_err().to_string()
+        };
+        assert_eq!(
+            err(&mut e, &[&[1.0]], None),
+            "expected 2 channels (as in the first image), got 1"
+        );
+        assert_eq!(
+            err(&mut e, &[&[1.0, 2.0], &[1.0]], None),
+            "channel 1 has 1 voxels but channel 0 has 2"
+        );
+        assert_eq!(
+            err(&mut e, &[&[1.0], &[1.0]], Some(Mask::Byte(&[1, 1]))),
+            "the mask has 2 voxels but the channels have 1"
+        );
+        assert_eq!(
+            err(&mut e, &[&[1.0, 1.0], &[0.0, f32::INFINITY]], None),
+            "channel 1 has a NaN or infinite value at voxel 1"
+        );
+        assert_eq!(e.images(), 0);
+        assert_eq!(e.summary().voxels, 0);
+    }
+}

@@ -1,0 +1,469 @@
+//! Training data from CSV manifests in the style of pytorch_fnet.
+//!
+//! A manifest has one row per image and either `path_signal,path_target` columns (fnet's
+//! `TiffDataset`) or one `path` column with `channel_signal,channel_target` indices into a
+//! multi-channel file (fnet's `CziDataset` / `MultiChTiffDataset`; in the Allen 7-channel files
+//! membrane is 1, structure 3, DNA 5, bright-field 6). Both forms may carry channel columns.
+//! Relative paths resolve against the CSV's folder. An optional `split` column (`train`/`test`)
+//! fixes the split; otherwise a seeded shuffle makes it (the paper: 60 train / 20 test per
+//! structure; fnet: 75/25). Images are z-scored per image (fnet's `normalize`) and optionally
+//! resampled to a voxel size (fnet's `Resizer`); patches are uniform random crops (fnet's
+//! `BufferedPatchDataset`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{ImagingError, Result};
+use crate::resample::resample_to_voxel;
+use crate::rng::Rng;
+use crate::tiff::read_volume;
+use crate::volume::Volume;
+
+/// One image named by a manifest: a file and, for multi-channel files, a channel index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    pub path: PathBuf,
+    pub channel: Option<usize>,
+}
+
+/// Which part of the data a row belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Test,
+}
+
+/// One manifest row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestRow {
+    /// Line number in the CSV (the header is line 1), for error messages.
+    pub line: usize,
+    pub signal: ImageRef,
+    pub target: ImageRef,
+    pub split: Option<Split>,
+}
+
+/// A parsed manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub csv: PathBuf,
+    pub rows: Vec<ManifestRow>,
+}
+
+/// How to divide a manifest into train and test rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SplitSpec {
+    /// Use the manifest's `split` column.
+    Column,
+    /// Seeded shuffle, then this many train and test rows (the paper: 60 and 20).
+    Counts { train: usize, test: usize },
+    /// Seeded shuffle, then this fraction (rounded) for training and the rest for testing.
+    TrainFraction(f64),
+}
+
+/// Rows divided by [`Manifest::split`], each part in manifest order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitRows {
+    pub train: Vec<ManifestRow>,
+    pub test: Vec<ManifestRow>,
+}
+
+/// What to do to each image as it is loaded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadOptions {
+    /// Z-score each image (fnet's `normalize`).
+    pub normalize: bool,
+    /// Resample to this (z, y, x) voxel size in µm before normalizing.
+    pub resample_to_um: Option<[f32; 3]>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            normalize: true,
+            resample_to_um: None,
+        }
+    }
+}
+
+/// A loaded signal/target pair, each one channel, of equal shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImagePair {
+    pub line: usize,
+    pub signal: Volume,
+    pub target: Volume,
+}
+
+impl Manifest {
+    /// Reads and checks a manifest; paths are made absolute against its folder but files are
+    /// not opened yet (see [`Manifest::check_files`]).
+    pub fn load(csv: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(csv).map_err(|e| ImagingError::Manifest {
+            csv: csv.to_path_buf(),
+            detail: format!("cannot read manifest: {e}"),
+        })?;
+        Self::parse(csv, &text)
+    }
+
+    /// Parses manifest text as if it were the file `csv`.
+    pub fn parse(csv: &Path, text: &str) -> Result<Manifest> {
+        let manifest_error = |detail: String| ImagingError::Manifest {
+            csv: csv.to_path_buf(),
+            detail,
+        };
+        let base = csv.parent().unwrap_or(Path::new("")).to_path_buf();
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        let headers = reader
+            .headers()
+            .map_err(|e| manifest_error(format!("cannot read the header: {e}")))?
+            .clone();
+        let columns: HashMap<&str, usize> =
+            headers.iter().enumerate().map(|(i, h)| (h, i)).collect();
+        let column = |names: &[&str]| names.iter().find_map(|n| columns.get(n).copied());
+        let path_single = column(&["path", "path_tiff", "path_czi"]);
+        let (signal_col, target_col) = match (column(&["path_signal"]), column(&["path_target"]), path_single) {
+            (Some(s), Some(t), _) => (s, t),
+            (None, None, Some(p)) => (p, p),
+            _ => {
+                return Err(manifest_error(format!(
+                    "header has columns [{}]; a manifest needs path_signal,path_target or path,channel_signal,channel_target",
+                    headers.iter().collect::<Vec<_>>().join(", ")
+                )))
+            }
+        };
+        let channel_signal = column(&["channel_signal"]);
+        let channel_target = column(&["channel_target"]);
+        if signal_col == target_col && (channel_signal.is_none() || channel_target.is_none()) {
+            return Err(manifest_error(
+                "a single `path` column needs channel_signal and channel_target columns (channel indices, from 0)".into(),
+            ));
+        }
+        let split_col = column(&["split"]);
+
+        let mut rows = Vec::new();
+        for (i, record) in reader.records().enumerate() {
+            let line = i + 2;
+            let row_error = |detail: String| ImagingError::ManifestRow {
+                csv: csv.to_path_buf(),
+                row: line,
+                detail,
+            };
+            let record = record.map_err(|e| row_error(format!("malformed CSV: {e}")))?;
+            let field = |col: usize, name: &str| -> Result<&str> {
+                match record.get(col) {
+                    Some(v) if !v.is_empty() => Ok(v),
+                    _ => Err(row_error(format!("empty `{name}`"))),
+                }
+            };
+            let channel = |col: Option<usize>, name: &str| -> Result<Option<usize>> {
+                let Some(col) = col else { return Ok(None) };
+                let raw = field(col, name)?;
+                raw.parse::<usize>().map(Some).map_err(|_| {
+                    row_error(format!(
+                        "`{name}` is \"{raw}\", not a channel index (0, 1, 2, ...)"
+                    ))
+                })
+            };
+            let resolve = |p: &str| {
+                let p = Path::new(p);
+                if p.is_absolute() {
+                    p.to_path_buf()
+                } else {
+                    base.join(p)
+                }
+            };
+            let split = match split_col {
+                None => None,
+                Some(col) => match record.get(col).unwrap_or("").to_ascii_lowercase().as_str() {
+                    "train" => Some(Split::Train),
+                    "test" => Some(Split::Test),
+                    other => {
+                        return Err(row_error(format!(
+                            "`split` is \"{other}\"; use train or test"
+                        )))
+                    }
+                },
+            };
+            rows.push(ManifestRow {
+                line,
+                signal: ImageRef {
+                    path: resolve(field(signal_col, &headers[signal_col])?),
+                    channel: channel(channel_signal, "channel_signal")?,
+                },
+                target: ImageRef {
+                    path: resolve(field(target_col, &headers[target_col])?),
+                    channel: channel(channel_target, "channel_target")?,
+                },
+                split,
+            });
+        }
+        if rows.is_empty() {
+            return Err(manifest_error("manifest has no rows".into()));
+        }
+        Ok(Manifest {
+            csv: csv.to_path_buf(),
+            rows,
+        })
+    }
+
+    /// Fails on the first row whose signal or target file does not exist.
+    pub fn check_files(&self) -> Result<()> {
+        for row in &self.rows {
+            for (what, image) in [("signal", &row.signal), ("target", &row.target)] {
+                if !image.path.is_file() {
+                    return Err(self.row_error(
+                        row.line,
+                        format!("{what} file {} does not exist", image.path.display()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Divides the rows into train and test; the same seed gives the same split.
+    pub fn split(&self, spec: SplitSpec, seed: u64) -> Result<SplitRows> {
+        let n = self.rows.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        let (train_n, test_n) = match spec {
+            SplitSpec::Column => {
+                if let Some(row) = self.rows.iter().find(|r| r.split.is_none()) {
+                    return Err(self.row_error(
+                        row.line,
+                        "no `split` value; add a split column with train or test".into(),
+                    ));
+                }
+                let pick = |s: Split| {
+                    self.rows
+                        .iter()
+                        .filter(|r| r.split == Some(s))
+                        .cloned()
+                        .collect()
+                };
+                return Ok(SplitRows {
+                    train: pick(Split::Train),
+                    test: pick(Split::Test),
+                });
+            }
+            SplitSpec::Counts { train, test } => {
+                if train + test > n {
+                    return Err(ImagingError::Manifest {
+                        csv: self.csv.clone(),
+                        detail: format!("split asks for {train} train + {test} test rows but the manifest has {n}"),
+                    });
+                }
+                (train, test)
+            }
+            SplitSpec::TrainFraction(f) => {
+                if !(0.0..=1.0).contains(&f) {
+                    return Err(ImagingError::Invalid(format!(
+                        "train fraction {f} is not between 0 and 1"
+                    )));
+                }
+                let train = (n as f64 * f).round() as usize;
+                (train, n - train)
+            }
+        };
+        Rng::new(seed).shuffle(&mut order);
+        let mut train_idx = order[..train_n].to_vec();
+        let mut test_idx = order[train_n..train_n + test_n].to_vec();
+        train_idx.sort_unstable();
+        test_idx.sort_unstable();
+        Ok(SplitRows {
+            train: train_idx.iter().map(|&i| self.rows[i].clone()).collect(),
+            test: test_idx.iter().map(|&i| self.rows[i].clone()).collect(),
+        })
+    }
+
+    /// Loads one row as a normalized signal/target pair.
+    pub fn load_pair(&self, row: &ManifestRow, options: LoadOptions) -> Result<ImagePair> {
+        let row_error = |detail: String| self.row_error(row.line, detail);
+        let load = |what: &str, image: &ImageRef, cache: Option<&Volume>| -> Result<Volume> {
+            let volume = match cache {
+                Some(v) => v.clone(),
+                None => {
+                    if !image.path.is_file() {
+                        return Err(row_error(format!(
+                            "{what} file {} does not exist",
+                            image.path.display()
+                        )));
+                    }
+                    read_volume(&image.path).map_err(|e| row_error(format!("{what}: {e}")))?
+                }
+            };
+            match image.channel {
+                Some(c) => volume
+                    .extract_channel(c)
+                    .map_err(|e| row_error(format!("{what} {}: {e}", image.path.display()))),
+                None if volume.channels() == 1 => Ok(volume),
+                None => Err(row_error(format!(
+                    "{what} file {} has {} channels; add a channel_{what} column to pick one",
+                    image.path.display(),
+                    volume.channels()
+                ))),
+            }
+        };
+        let signal_file = if row.signal.path == row.target.path {
+            if !row.signal.path.is_file() {
+                return Err(row_error(format!(
+                    "file {} does not exist",
+                    row.signal.path.display()
+                )));
+            }
+            Some(read_volume(&row.signal.path).map_err(|e| row_error(e.to_string()))?)
+        } else {
+            None
+        };
+        let mut signal = load("signal", &row.signal, signal_file.as_ref())?;
+        let mut target = load("target", &row.target, signal_file.as_ref())?;
+        if signal.shape != target.shape {
+            return Err(row_error(format!(
+                "signal shape (C,Z,Y,X) {:?} differs from target shape {:?}",
+                signal.shape, target.shape
+            )));
+        }
+        if let Some(voxel) = options.resample_to_um {
+            signal = resample_to_voxel(&signal, voxel);
+            target = resample_to_voxel(&target, voxel);
+        }
+        if options.normalize {
+            z_score(&mut signal.data);
+            z_score(&mut target.data);
+        }
+        Ok(ImagePair {
+            line: row.line,
+            signal,
+            target,
+        })
+    }
+
+    /// Loads the given rows in order.
+    pub fn load_rows(&self, rows: &[ManifestRow], options: LoadOptions) -> Result<Vec<ImagePair>> {
+        rows.iter().map(|r| self.load_pair(r, options)).collect()
+    }
+
+    fn row_error(&self, line: usize, detail: String) -> ImagingError {
+        ImagingError::ManifestRow {
+            csv: self.csv.clone(),
+            row: line,
+            detail,
+        }
+    }
+}
+
+/// Subtracts the mean and divides by the standard deviation, in place (fnet's `normalize`);
+/// a constant image becomes all zeros rather than NaN.
+pub fn z_score(data: &mut [f32]) {
+    if data.is_empty() {
+        return;
+    }
+    let n = data.len() as f64;
+    let mean = data.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let variance = data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    let std = variance.sqrt();
+    let scale = if std > 0.0 { 1.0 / std } else { 0.0 };
+    for v in data.iter_mut() {
+        *v = ((*v as f64 - mean) * scale) as f32;
+    }
+}
+
+/// A (signal, target) crop, each (Z, Y, X) row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patch {
+    pub signal: Vec<f32>,
+    pub target: Vec<f32>,
+    pub shape: [usize; 3],
+    /// Index of the source pair and the crop's (z, y, x) corner in it.
+    pub source: usize,
+    pub origin: [usize; 3],
+}
+
+/// Seeded uniform random crops from a set of loaded pairs.
+pub struct PatchSampler {
+    pairs: Vec<ImagePair>,
+    patch: [usize; 3],
+    rng: Rng,
+}
+
+impl PatchSampler {
+    /// Fails if any image is smaller than the patch along an axis, naming its manifest line.
+    pub fn new(pairs: Vec<ImagePair>, patch: [usize; 3], seed: u64) -> Result<Self> {
+        if pairs.is_empty() {
+            return Err(ImagingError::Invalid(
+                "no images to sample patches from".into(),
+            ));
+        }
+        if patch.contains(&0) {
+            return Err(ImagingError::Invalid(format!(
+                "patch size {patch:?} has a zero axis"
+            )));
+        }
+        for pair in &pairs {
+            let shape = pair.signal.spatial_shape();
+            if (0..3).any(|a| shape[a] < patch[a]) {
+                return Err(ImagingError::Invalid(format!(
+                    "image of manifest line {} is {:?} (Z,Y,X), smaller than the patch {:?}; use a smaller patch or pad the image",
+                    pair.line, shape, patch
+                )));
+            }
+        }
+        Ok(PatchSampler {
+            pairs,
+            patch,
+            rng: Rng::new(seed),
+        })
+    }
+
+    pub fn pairs(&self) -> &[ImagePair] {
+        &self.pairs
+    }
+
+    /// Restarts the patch sequence at stream `stream` of `seed`, so that a training iteration
+    /// draws the same patches whatever came before it (exact resume after a checkpoint).
+    pub fn reseed(&mut self, seed: u64, stream: u64) {
+        self.rng = Rng::derive(seed, stream);
+    }
+
+    /// The next random patch.
+    pub fn sample(&mut self) -> Patch {
+        let source = self.rng.below(self.pairs.len());
+        let pair = &self.pairs[source];
+        let shape = pair.signal.spatial_shape();
+        let origin: [usize; 3] =
+            std::array::from_fn(|a| self.rng.below(shape[a] - self.patch[a] + 1));
+        Patch {
+            signal: crop(&pair.signal, origin, self.patch),
+            target: crop(&pair.target, origin, self.patch),
+            shape: self.patch,
+            source,
+            origin,
+        }
+    }
+
+    /// `n` patches concatenated as (N, 1, Z, Y, X) signal and target buffers.
+    pub fn sample_batch(&mut self, n: usize) -> (Vec<f32>, Vec<f32>) {
+        let len = self.patch.iter().product::<usize>();
+        let mut signal = Vec::with_capacity(n * len);
+        let mut target = Vec::with_capacity(n * len);
+        for _ in 0..n {
+            let p = self.sample();
+            signal.extend_from_slice(&p.signal);
+            target.extend_from_slice(&p.target);
+        }
+        (signal, target)
+    }
+}
+
+/// Copies the (Z, Y, X) box at `origin` of size `size` from channel 0.
+pub fn crop(volume: &Volume, origin: [usize; 3], size: [usize; 3]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(size.iter().product());
+    for z in origin[0]..origin[0] + size[0] {
+        for y in origin[1]..origin[1] + size[1] {
+            let start = volume.index(0, z, y, origin[2]);
+            out.extend_from_slice(&volume.data[start..start + size[2]]);
+        }
+    }
+    out
+}
