@@ -5,6 +5,8 @@
 fn main() {
     let lib = std::env::var("DEP_TCH_LIBTORCH_LIB")
         .expect("torch-sys did not report its libtorch directory (DEP_TCH_LIBTORCH_LIB)");
+    // Through the `.libtorch` link to the installed wheel; the binaries keep the real path.
+    let lib = std::fs::canonicalize(&lib).map_or(lib, |p| p.display().to_string());
     println!("cargo:rustc-link-arg=-Wl,-rpath={lib}");
     println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
     println!("cargo:rustc-link-arg=-ltorch");

@@ -7,6 +7,8 @@ use std::path::Path;
 fn main() {
     let lib = std::env::var("DEP_TCH_LIBTORCH_LIB")
         .expect("torch-sys did not report its libtorch directory (DEP_TCH_LIBTORCH_LIB)");
+    // Through the `.libtorch` link to the installed wheel; the binaries keep the real path.
+    let lib = std::fs::canonicalize(&lib).map_or(lib, |p| p.display().to_string());
     let version = torch_version(Path::new(&lib)).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=SILICO_TORCH_VERSION={version}");
     println!("cargo:rustc-link-arg=-Wl,-rpath={lib}");

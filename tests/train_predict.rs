@@ -40,11 +40,17 @@ fn dataset() -> &'static Path {
     DATA.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("silico-train-test-{}", std::process::id()));
         let output = Command::new(silico_bin())
-            .args(["synth", "--recipe", "small", "--fields", "3", "--seed", "3", "--out"])
+            .args([
+                "synth", "--recipe", "small", "--fields", "3", "--seed", "3", "--out",
+            ])
             .arg(&dir)
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         dir
     })
 }
@@ -52,15 +58,33 @@ fn dataset() -> &'static Path {
 /// One libtorch thread per process: the test harness runs several at once, and a single thread
 /// makes each run deterministic.
 fn silico(registry: &ScratchRegistry, args: &[&str]) -> Output {
-    Command::new(silico_bin()).args(args).args(["--threads", "1", "--registry"]).arg(&registry.path).output().unwrap()
+    Command::new(silico_bin())
+        .args(args)
+        .args(["--threads", "1", "--registry"])
+        .arg(&registry.path)
+        .output()
+        .unwrap()
 }
 
 fn train(registry: &ScratchRegistry, model: &str, out: &Path, extra: &[&str]) -> Output {
     train_structure(registry, model, "nucleoli", out, extra)
 }
 
-fn train_structure(registry: &ScratchRegistry, model: &str, structure: &str, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["train", "--model", model, "--structure", structure, "--data"];
+fn train_structure(
+    registry: &ScratchRegistry,
+    model: &str,
+    structure: &str,
+    out: &Path,
+    extra: &[&str],
+) -> Output {
+    let mut args = vec![
+        "train",
+        "--model",
+        model,
+        "--structure",
+        structure,
+        "--data",
+    ];
     let data = dataset().to_str().unwrap().to_string();
     let out = out.to_str().unwrap().to_string();
     args.extend([data.as_str(), "--out", out.as_str()]);
@@ -70,7 +94,10 @@ fn train_structure(registry: &ScratchRegistry, model: &str, structure: &str, out
 
 fn losses(run: &Path) -> Vec<f64> {
     let text = std::fs::read_to_string(run.join("losses.csv")).unwrap();
-    text.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect()
+    text.lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect()
 }
 
 fn weights(run: &Path) -> Vec<u8> {
@@ -79,7 +106,11 @@ fn weights(run: &Path) -> Vec<u8> {
 
 fn ok(output: &Output) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     stdout
 }
 
@@ -91,7 +122,10 @@ fn loss_falls() {
     let curve = losses(&run);
     assert_eq!(curve.len(), 80);
     let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
-    assert!(mean(&curve[60..]) < 0.8 * mean(&curve[..20]), "the loss falls: {curve:?}");
+    assert!(
+        mean(&curve[60..]) < 0.8 * mean(&curve[..20]),
+        "the loss falls: {curve:?}"
+    );
 }
 
 #[test]
@@ -105,15 +139,26 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("already holds a run; pass --resume"));
     ok(&train(&registry, "micro", &resumed, &["--resume"]));
     assert_eq!(losses(&resumed), losses(&straight), "the same loss curve");
-    assert_eq!(weights(&resumed), weights(&straight), "the same final weights, byte for byte");
+    assert_eq!(
+        weights(&resumed),
+        weights(&straight),
+        "the same final weights, byte for byte"
+    );
 }
 
 #[test]
 fn ctrl_c_saves_a_checkpoint_and_resume_finishes() {
     let registry = scratch_registry(&MICRO.replace("iterations = 40", "iterations = 100000"));
     let run = registry.dir.path().join("run");
-    let mut child = Command::new(silico_bin())
-        .args(["train", "--model", "micro", "--structure", "nucleoli", "--data"])
+    let child = Command::new(silico_bin())
+        .args([
+            "train",
+            "--model",
+            "micro",
+            "--structure",
+            "nucleoli",
+            "--data",
+        ])
         .arg(dataset())
         .arg("--out")
         .arg(&run)
@@ -124,21 +169,52 @@ fn ctrl_c_saves_a_checkpoint_and_resume_finishes() {
         .unwrap();
     let started = Instant::now();
     while !run.join("checkpoint/checkpoint.json").exists() {
-        assert!(started.elapsed() < Duration::from_secs(120), "no checkpoint after 2 minutes");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint after 2 minutes"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(130), "interrupted runs exit with 130");
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "interrupted runs exit with 130"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("interrupted at iteration") && stderr.contains("--resume"), "{stderr}");
+    assert!(
+        stderr.contains("interrupted at iteration") && stderr.contains("--resume"),
+        "{stderr}"
+    );
     let meta = std::fs::read_to_string(run.join("checkpoint/checkpoint.json")).unwrap();
-    let iteration: u64 = meta.split("\"iteration\": ").nth(1).unwrap().split(',').next().unwrap().trim().parse().unwrap();
+    let iteration: u64 = meta
+        .split("\"iteration\": ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(iteration >= 10, "{meta}");
-    assert_eq!(losses(&run).len() as u64, iteration, "the log matches the checkpoint");
+    assert_eq!(
+        losses(&run).len() as u64,
+        iteration,
+        "the log matches the checkpoint"
+    );
     let target = (iteration + 3).to_string();
-    ok(&train(&registry, "micro", &run, &["--resume", "--iterations", &target]));
+    ok(&train(
+        &registry,
+        "micro",
+        &run,
+        &["--resume", "--iterations", &target],
+    ));
     assert_eq!(losses(&run).len() as u64, iteration + 3);
 }
 
@@ -150,8 +226,14 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("training stopped at iteration "), "{stderr}");
-    assert!(stderr.contains("the last good checkpoint is kept in"), "{stderr}");
+    assert!(
+        stderr.contains("training stopped at iteration "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the last good checkpoint is kept in"),
+        "{stderr}"
+    );
     assert!(stderr.contains("loss `mse` is "), "{stderr}");
     let meta = std::fs::read_to_string(run.join("checkpoint/checkpoint.json")).unwrap();
     assert!(meta.contains("\"iteration\": "), "{meta}");
@@ -183,9 +265,19 @@ fn prediction_covers_whole_images_of_any_size() {
         ],
     ));
     assert!(stdout.contains("nucleoli/brightfield.tif"), "{stdout}");
-    let info = ok(&Command::new(silico_bin()).arg("info").arg(out.join("nucleoli/brightfield.tif")).output().unwrap());
-    assert!(info.contains("C=1 Z=24 Y=96 X=96"), "same shape as the input: {info}");
-    assert!(info.contains("z=0.29 y=0.29 x=0.29"), "same voxel size: {info}");
+    let info = ok(&Command::new(silico_bin())
+        .arg("info")
+        .arg(out.join("nucleoli/brightfield.tif"))
+        .output()
+        .unwrap());
+    assert!(
+        info.contains("C=1 Z=24 Y=96 X=96"),
+        "same shape as the input: {info}"
+    );
+    assert!(
+        info.contains("z=0.29 y=0.29 x=0.29"),
+        "same voxel size: {info}"
+    );
 
     let manifest_out = registry.dir.path().join("manifest-predictions");
     let stdout = ok(&silico(
@@ -201,7 +293,13 @@ fn prediction_covers_whole_images_of_any_size() {
         ],
     ));
     assert_eq!(stdout.lines().count(), 3, "one line per field: {stdout}");
-    assert!(stdout.contains("nucleoli/field_000.tif  Pearson r "), "{stdout}");
+    assert!(
+        stdout.contains("nucleoli/field_000.tif  Pearson r "),
+        "{stdout}"
+    );
     let csv = std::fs::read_to_string(manifest_out.join("nucleoli/predictions.csv")).unwrap();
-    assert!(csv.starts_with("image,path,pearson_r,mse\nfield_000,"), "{csv}");
+    assert!(
+        csv.starts_with("image,path,pearson_r,mse\nfield_000,"),
+        "{csv}"
+    );
 }

@@ -24,8 +24,10 @@
 
 use std::fmt;
 
-/// Voxels per chunk: the chunk of every channel (C × 4 KiB) plus scratch stays in L2 cache
-/// between the pass that ranks the channels and the pass that sums them by highest channel.
+/// Voxels per chunk: the chunk of every channel (C × 16 KiB) plus 64 KiB of scratch stays in L2
+/// cache between the pass that ranks the channels and the pass that sums them by highest
+/// channel, while each channel's run is long enough for the hardware prefetcher (measured on
+/// the 12-channel benchmark: 1024 and 16384 voxels were both about 20% slower).
 const CHUNK: usize = 4096;
 /// Below this many voxels per thread, starting threads costs more than it saves.
 const MIN_VOXELS_PER_THREAD: usize = 1 << 17;

@@ -19,14 +19,23 @@ pub struct ModelReport {
 
 /// Checks every model (or only those named in `only`); one failing model does not stop the
 /// others.
-pub fn check_all(registry: &Registry, plugins: &Plugins, device: Device, only: &[String]) -> Vec<ModelReport> {
+pub fn check_all(
+    registry: &Registry,
+    plugins: &Plugins,
+    device: Device,
+    only: &[String],
+) -> Vec<ModelReport> {
     registry
         .models
         .iter()
         .filter(|(name, _)| only.is_empty() || only.contains(name))
         .map(|(name, spec)| {
-            let outcome = Model::build(plugins, name, spec, 1, 1).and_then(|mut model| check_model(&mut model, device));
-            ModelReport { model: name.clone(), outcome }
+            let outcome = Model::build(plugins, name, spec, 1, 1)
+                .and_then(|mut model| check_model(&mut model, device));
+            ModelReport {
+                model: name.clone(),
+                outcome,
+            }
         })
         .collect()
 }

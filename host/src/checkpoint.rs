@@ -45,9 +45,18 @@ struct MetaFile {
 }
 
 /// Writes the checkpoint folder `dir` atomically.
-pub fn save(dir: &Path, meta: &CheckpointMeta, model: &Model, optimizer: &OptimizerState) -> Result<()> {
+pub fn save(
+    dir: &Path,
+    meta: &CheckpointMeta,
+    model: &Model,
+    optimizer: &OptimizerState,
+) -> Result<()> {
     let generator = model.generator.state()?;
-    let discriminator = model.discriminator.as_ref().map(|d| d.state()).transpose()?;
+    let discriminator = model
+        .discriminator
+        .as_ref()
+        .map(|d| d.state())
+        .transpose()?;
     files::replace_dir(dir, |tmp| {
         write_tensors(&tmp.join(GENERATOR_FILE), &generator)?;
         if let Some(state) = &discriminator {
@@ -66,41 +75,60 @@ pub fn save(dir: &Path, meta: &CheckpointMeta, model: &Model, optimizer: &Optimi
 
 fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
     // safetensors stores contiguous CPU data.
-    let cpu: Vec<(&str, Tensor)> =
-        tensors.iter().map(|(name, t)| (name.as_str(), t.to_device(tch::Device::Cpu).contiguous())).collect();
-    Tensor::write_safetensors(&cpu, path).with_context(|| format!("cannot write {}", path.display()))
+    let cpu: Vec<(&str, Tensor)> = tensors
+        .iter()
+        .map(|(name, t)| (name.as_str(), t.to_device(tch::Device::Cpu).contiguous()))
+        .collect();
+    Tensor::write_safetensors(&cpu, path)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 pub fn read_tensors(path: &Path) -> Result<Vec<(String, Tensor)>> {
     Tensor::read_safetensors(path).map_err(|e| {
-        anyhow::anyhow!("cannot read {}: {}", path.display(), e.to_string().lines().next().unwrap_or_default())
+        anyhow::anyhow!(
+            "cannot read {}: {}",
+            path.display(),
+            e.to_string().lines().next().unwrap_or_default()
+        )
     })
 }
 
 /// The checkpoint folder to read: `dir`, or the previous one if a crash interrupted its
 /// replacement.
 pub fn locate(dir: &Path) -> Option<PathBuf> {
-    [dir.to_path_buf(), files::previous(dir)].into_iter().find(|d| d.join(META_FILE).exists())
+    [dir.to_path_buf(), files::previous(dir)]
+        .into_iter()
+        .find(|d| d.join(META_FILE).exists())
 }
 
 /// Reads `checkpoint.json` of the checkpoint in (or replacing) `dir`.
 pub fn read_meta(dir: &Path) -> Result<(PathBuf, CheckpointMeta)> {
     let Some(found) = locate(dir) else {
-        bail!("{}: no checkpoint here (expected {META_FILE}); pass a run's checkpoint folder", dir.display());
+        bail!(
+            "{}: no checkpoint here (expected {META_FILE}); pass a run's checkpoint folder",
+            dir.display()
+        );
     };
     let path = found.join(META_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file: MetaFile = serde_json::from_str(&text).with_context(|| format!("{}: not a silico checkpoint", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let file: MetaFile = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a silico checkpoint", path.display()))?;
     Ok((found, file.meta))
 }
 
 /// Loads the networks' weights (and, for resuming, the optimizer state) into `model`.
 pub fn load_into(dir: &Path, model: &mut Model) -> Result<OptimizerState> {
     let generator = read_tensors(&dir.join(GENERATOR_FILE))?;
-    model.generator.load_state(&generator).with_context(|| dir.join(GENERATOR_FILE).display().to_string())?;
+    model
+        .generator
+        .load_state(&generator)
+        .with_context(|| dir.join(GENERATOR_FILE).display().to_string())?;
     if let Some(discriminator) = &mut model.discriminator {
         let path = dir.join(DISCRIMINATOR_FILE);
-        discriminator.load_state(&read_tensors(&path)?).with_context(|| path.display().to_string())?;
+        discriminator
+            .load_state(&read_tensors(&path)?)
+            .with_context(|| path.display().to_string())?;
     }
     let text = std::fs::read_to_string(dir.join(META_FILE))?;
     let file: MetaFile = serde_json::from_str(&text)?;

@@ -99,17 +99,22 @@ impl Metric {
 
     /// Takes in one image; returns its own values.
     pub fn update(&mut self, inputs: &MetricInputs) -> Result<Vec<(String, f64)>> {
-        let values = into_result(self.inner.update(inputs)).with_context(|| format!("metric `{}`", self.name))?;
+        let values = into_result(self.inner.update(inputs))
+            .with_context(|| format!("metric `{}`", self.name))?;
         Ok(named(values))
     }
 
     /// The values over every image taken in.
     pub fn finish(&mut self) -> Result<Vec<(String, f64)>> {
-        let values = into_result(self.inner.finish()).with_context(|| format!("metric `{}`", self.name))?;
+        let values =
+            into_result(self.inner.finish()).with_context(|| format!("metric `{}`", self.name))?;
         Ok(named(values))
     }
 }
 
 fn named(values: RVec<Tuple2<abi_stable::std_types::RString, f64>>) -> Vec<(String, f64)> {
-    values.into_iter().map(|Tuple2(name, v)| (name.into_string(), v)).collect()
+    values
+        .into_iter()
+        .map(|Tuple2(name, v)| (name.into_string(), v))
+        .collect()
 }

@@ -48,16 +48,29 @@ impl TrainingData {
         let pairs = manifest.load_rows(&rows.train, load_options())?;
         let sampler = PatchSampler::new(pairs, patch.map(|n| n as usize), seed)
             .with_context(|| format!("{}: training patches {patch:?}", csv.display()))?;
-        Ok(Self { sampler, patch, seed })
+        Ok(Self {
+            sampler,
+            patch,
+            seed,
+        })
     }
 
     /// The batch of `iteration`, (N, 1, Z, Y, X) signal and target: the same for the same seed
     /// and iteration, whatever ran before.
-    pub fn batch(&mut self, iteration: u64, size: usize, device: Device) -> Result<(Tensor, Tensor)> {
+    pub fn batch(
+        &mut self,
+        iteration: u64,
+        size: usize,
+        device: Device,
+    ) -> Result<(Tensor, Tensor)> {
         self.sampler.reseed(self.seed, iteration);
         let (signal, target) = self.sampler.sample_batch(size);
         let shape = [size as i64, 1, self.patch[0], self.patch[1], self.patch[2]];
-        let tensor = |values: &[f32]| -> Result<Tensor> { Ok(Tensor::from_slice(values).f_view(shape)?.f_to_device(device)?) };
+        let tensor = |values: &[f32]| -> Result<Tensor> {
+            Ok(Tensor::from_slice(values)
+                .f_view(shape)?
+                .f_to_device(device)?)
+        };
         Ok((tensor(&signal)?, tensor(&target)?))
     }
 }

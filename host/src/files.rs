@@ -9,7 +9,10 @@ use std::{
 };
 
 fn temporary_sibling(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
@@ -35,7 +38,8 @@ pub fn replace_dir(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result
     let temporary = temporary_sibling(dir);
     let old = previous(dir);
     let _ = fs::remove_dir_all(&temporary);
-    fs::create_dir_all(&temporary).with_context(|| format!("cannot create {}", temporary.display()))?;
+    fs::create_dir_all(&temporary)
+        .with_context(|| format!("cannot create {}", temporary.display()))?;
     if let Err(e) = fill(&temporary) {
         let _ = fs::remove_dir_all(&temporary);
         return Err(e);
@@ -51,7 +55,10 @@ pub fn replace_dir(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result
 
 /// Where [`replace_dir`] keeps the previous folder while it swaps in the new one.
 pub fn previous(dir: &Path) -> PathBuf {
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     dir.with_file_name(format!("{name}.previous"))
 }
 
@@ -69,7 +76,10 @@ mod tests {
         let err = replace_dir(&dir, |_| anyhow::bail!("disk full")).unwrap_err();
         assert_eq!(err.to_string(), "disk full");
         assert_eq!(fs::read_to_string(dir.join("b")).unwrap(), "2");
-        let leftovers: Vec<_> = fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let leftovers: Vec<_> = fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(leftovers, vec!["checkpoint"]);
     }
 

@@ -4,10 +4,12 @@
 //! The host composes plugin libraries (generators, discriminators, losses, metrics built on
 //! `silico-plugin-api`) into models as a registry file says, and runs them.
 
+pub mod bench;
 pub mod check;
 pub mod checkpoint;
 pub mod components;
 pub mod data;
+pub mod evaluate;
 pub mod files;
 pub mod model;
 pub mod optim;

@@ -61,7 +61,9 @@ enum Command {
     },
     /// Train a registry model to predict one structure from bright-field patches; writes
     /// checkpoints (safetensors) and losses.csv to --out. Ctrl-C saves a checkpoint.
-    #[command(after_help = "Example:\n  silico train --model unet-tiny --structure nucleoli --data data/synth --out runs/nucleoli")]
+    #[command(
+        after_help = "Example:\n  silico train --model unet-tiny --structure nucleoli --data data/synth --out runs/nucleoli"
+    )]
     Train {
         #[arg(long)]
         model: String,
@@ -83,9 +85,45 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Time training iterations of a registry model on random data of its batch and patch size
+    /// (scripts/bench compares with PyTorch).
+    #[command(
+        after_help = "Example:\n  silico bench --model unet-tiny --iterations 5 --threads 2"
+    )]
+    Bench {
+        #[arg(long)]
+        model: String,
+        #[arg(long, default_value_t = 3)]
+        iterations: u64,
+        /// Untimed iterations first.
+        #[arg(long, default_value_t = 1)]
+        warmup: u64,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Make a run folder from generator weights trained elsewhere (safetensors with the
+    /// plugin's variable names, e.g. from PyTorch or python/import_fnet.py).
+    #[command(
+        after_help = "Example:\n  silico import --weights fnet.safetensors --model unet --structure nucleoli --out runs/fnet"
+    )]
+    Import {
+        #[arg(long, value_name = "FILE")]
+        weights: PathBuf,
+        #[arg(long)]
+        model: String,
+        #[arg(long)]
+        structure: String,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Evaluate predictions beyond pixel error.
+    #[command(subcommand)]
+    Evaluate(Evaluate),
     /// Predict whole images of any size with a trained model, tile by tile; writes
     /// OUT/<structure>/<image>.tif and predictions.csv (Pearson r and MSE where targets exist).
-    #[command(after_help = "Example:\n  silico predict --checkpoint runs/nucleoli --input data/synth --test-only --out predictions")]
+    #[command(
+        after_help = "Example:\n  silico predict --checkpoint runs/nucleoli --input data/synth --test-only --out predictions"
+    )]
     Predict {
         /// A run folder or its checkpoint folder.
         #[arg(long, value_name = "DIR")]
@@ -112,6 +150,23 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum Evaluate {
+    /// Organelle exclusivity (Sun et al. 2022, Section 2.3): overall, per organelle and
+    /// pairwise, over the predictions of every structure for the same bright-field images;
+    /// writes exclusivity.json, exclusivity.csv and a pairwise heat map to --out.
+    #[command(
+        after_help = "Example:\n  silico evaluate exclusivity --predictions predictions --out report"
+    )]
+    Exclusivity {
+        /// One folder per structure, each with one TIFF per image (as `silico predict` writes).
+        #[arg(long, value_name = "DIR")]
+        predictions: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -126,7 +181,11 @@ fn main() -> ExitCode {
 }
 
 fn one_line(text: &str) -> String {
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn load_registry(path: Option<PathBuf>) -> Result<(Registry, Plugins)> {
@@ -136,7 +195,9 @@ fn load_registry(path: Option<PathBuf>) -> Result<(Registry, Plugins)> {
 }
 
 fn xyz(values: &[i64], what: &str) -> Result<[i64; 3]> {
-    values.try_into().map_err(|_| anyhow::anyhow!("--{what} takes three numbers z,y,x, got {values:?}"))
+    values
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("--{what} takes three numbers z,y,x, got {values:?}"))
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -144,7 +205,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         tch::set_num_threads(threads.max(1));
     }
     match cli.command {
-        Command::Synth { recipe, out, fields, seed } => {
+        Command::Synth {
+            recipe,
+            out,
+            fields,
+            seed,
+        } => {
             let recipe = match recipe.as_deref() {
                 None => Recipe::default(),
                 Some(name @ ("default" | "small" | "full")) => Recipe::preset(name)?,
@@ -180,7 +246,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     Ok(summary) => println!("ok    {}: {summary}", report.model),
                     Err(error) => {
                         failed += 1;
-                        println!("FAIL  {}: {}", report.model, one_line(&format!("{error:#}")));
+                        println!(
+                            "FAIL  {}: {}",
+                            report.model,
+                            one_line(&format!("{error:#}"))
+                        );
                     }
                 }
             }
@@ -189,9 +259,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Train { model, structure, data, out, iterations, device, resume } => {
+        Command::Train {
+            model,
+            structure,
+            data,
+            out,
+            iterations,
+            device,
+            resume,
+        } => {
             let (registry, plugins) = load_registry(cli.registry)?;
-            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{model}-{structure}")));
+            let out =
+                out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{model}-{structure}")));
             let request = train::TrainRequest {
                 model,
                 structure,
@@ -204,7 +283,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let stop = train::StopSignal::on_ctrl_c()?;
             let outcome = train::train(&registry, &plugins, &request, &stop)?;
-            let losses: Vec<String> = outcome.last_losses.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
+            let losses: Vec<String> = outcome
+                .last_losses
+                .iter()
+                .map(|(n, v)| format!("{n} {v:.4}"))
+                .collect();
             if outcome.interrupted {
                 eprintln!(
                     "interrupted at iteration {}; checkpoint saved in {}; continue with the same command and --resume",
@@ -221,7 +304,65 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 outcome.checkpoint.display()
             );
         }
-        Command::Predict { checkpoint, input, out, tile, overlap, flips, test_only, device } => {
+        Command::Bench {
+            model,
+            iterations,
+            warmup,
+            device,
+        } => {
+            let (registry, plugins) = load_registry(cli.registry)?;
+            let result = silico::bench::bench_training(
+                &registry,
+                &plugins,
+                &model,
+                warmup,
+                iterations,
+                parse_device(&device)?,
+            )?;
+            println!(
+                "{:.6} s/iteration over {} iterations of `{model}`",
+                result.seconds_per_iteration, result.iterations
+            );
+        }
+        Command::Import {
+            weights,
+            model,
+            structure,
+            out,
+        } => {
+            let (registry, plugins) = load_registry(cli.registry)?;
+            let dir =
+                train::import_weights(&registry, &plugins, &model, &structure, &weights, &out)?;
+            println!(
+                "imported {} as model `{model}` for `{structure}`: {}",
+                weights.display(),
+                dir.display()
+            );
+        }
+        Command::Evaluate(Evaluate::Exclusivity { predictions, out }) => {
+            let (_, plugins) = load_registry(cli.registry)?;
+            let report = silico::evaluate::exclusivity_report(&plugins, &predictions, &out)?;
+            println!(
+                "overall exclusivity {:.4} over {} voxels of {} images (means over all voxels of all images)",
+                report.overall,
+                report.voxels,
+                report.images.len()
+            );
+            for (structure, value) in report.structures.iter().zip(&report.organelle) {
+                println!("  {structure:<24} {value:.4}");
+            }
+            println!("wrote {}", out.display());
+        }
+        Command::Predict {
+            checkpoint,
+            input,
+            out,
+            tile,
+            overlap,
+            flips,
+            test_only,
+            device,
+        } => {
             let (_, plugins) = load_registry(cli.registry)?;
             let request = predict::PredictRequest {
                 checkpoint,
@@ -258,7 +399,12 @@ fn print_plugins(plugins: &Plugins, defaults: bool) {
             m.torch_version
         );
         for component in m.components.iter() {
-            println!("  {:<14} {:<14} {}", component.kind.as_str(), component.name.as_str(), component.summary);
+            println!(
+                "  {:<14} {:<14} {}",
+                component.kind.as_str(),
+                component.name.as_str(),
+                component.summary
+            );
             if defaults && !component.default_config.is_empty() {
                 for line in component.default_config.lines() {
                     println!("  {:<14} {:<14}   {line}", "", "");

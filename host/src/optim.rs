@@ -47,13 +47,20 @@ impl Adam {
         let correction1 = 1.0 - beta1.powi(self.step as i32);
         let correction2 = 1.0 - beta2.powi(self.step as i32);
         tch::no_grad(|| -> Result<()> {
-            for ((p, m), v) in self.parameters.iter_mut().zip(&mut self.first_moments).zip(&mut self.second_moments) {
+            for ((p, m), v) in self
+                .parameters
+                .iter_mut()
+                .zip(&mut self.first_moments)
+                .zip(&mut self.second_moments)
+            {
                 let grad = p.grad();
                 if !grad.defined() {
                     continue;
                 }
                 let _ = m.f_mul_scalar_(beta1)?.f_add_(&(&grad * (1.0 - beta1)))?;
-                let _ = v.f_mul_scalar_(beta2)?.f_add_(&(grad.square() * (1.0 - beta2)))?;
+                let _ = v
+                    .f_mul_scalar_(beta2)?
+                    .f_add_(&(grad.square() * (1.0 - beta2)))?;
                 let denominator = (v.sqrt() / correction2.sqrt()) + self.eps;
                 let _ = p.f_sub_(&(m.f_div(&denominator)? * (self.lr / correction1)))?;
             }
@@ -68,7 +75,10 @@ impl Adam {
     /// The moments by name (`m.<i>`, `v.<i>`), for a checkpoint.
     pub fn state(&self) -> Vec<(String, Tensor)> {
         let named = |prefix: &str, ts: &[Tensor]| {
-            ts.iter().enumerate().map(|(i, t)| (format!("{prefix}.{i}"), t.shallow_clone())).collect::<Vec<_>>()
+            ts.iter()
+                .enumerate()
+                .map(|(i, t)| (format!("{prefix}.{i}"), t.shallow_clone()))
+                .collect::<Vec<_>>()
         };
         let mut state = named("m", &self.first_moments);
         state.extend(named("v", &self.second_moments));
@@ -78,12 +88,22 @@ impl Adam {
     /// Restores the moments saved by [`Adam::state`] after `steps` updates.
     pub fn load_state(&mut self, state: &[(String, Tensor)], steps: u64) -> Result<()> {
         let find = |name: String| state.iter().find(|(n, _)| *n == name).map(|(_, t)| t);
-        for (i, (m, v)) in self.first_moments.iter_mut().zip(&mut self.second_moments).enumerate() {
-            let (Some(saved_m), Some(saved_v)) = (find(format!("m.{i}")), find(format!("v.{i}"))) else {
+        for (i, (m, v)) in self
+            .first_moments
+            .iter_mut()
+            .zip(&mut self.second_moments)
+            .enumerate()
+        {
+            let (Some(saved_m), Some(saved_v)) = (find(format!("m.{i}")), find(format!("v.{i}")))
+            else {
                 bail!("the optimizer state has no moments for parameter {i}; was it saved for another model?");
             };
             if saved_m.size() != m.size() || saved_v.size() != v.size() {
-                bail!("the optimizer state of parameter {i} has shape {:?}, the model {:?}", saved_m.size(), m.size());
+                bail!(
+                    "the optimizer state of parameter {i} has shape {:?}, the model {:?}",
+                    saved_m.size(),
+                    m.size()
+                );
             }
             tch::no_grad(|| -> Result<()> {
                 m.f_copy_(saved_m)?;
@@ -126,7 +146,14 @@ mod tests {
                 if Some(i) == split {
                     let (state, steps) = (adam.state(), adam.steps());
                     adam = Adam::new(vec![p.shallow_clone()], 0.05, [0.9, 0.999]);
-                    adam.load_state(&state.iter().map(|(n, t)| (n.clone(), t.copy())).collect::<Vec<_>>(), steps).unwrap();
+                    adam.load_state(
+                        &state
+                            .iter()
+                            .map(|(n, t)| (n.clone(), t.copy()))
+                            .collect::<Vec<_>>(),
+                        steps,
+                    )
+                    .unwrap();
                 }
                 adam.zero_grad();
                 (p.pow_tensor_scalar(4) - &p).sum(Kind::Float).backward();

@@ -62,27 +62,57 @@ pub struct Predictor {
 
 impl Predictor {
     pub fn load(plugins: &Plugins, checkpoint: &Path, device: Device) -> Result<Self> {
-        let dir = if checkpoint.join("checkpoint.json").exists() { checkpoint.to_path_buf() } else { checkpoint_dir(checkpoint) };
+        let dir = if checkpoint.join("checkpoint.json").exists() {
+            checkpoint.to_path_buf()
+        } else {
+            checkpoint_dir(checkpoint)
+        };
         let (dir, meta) = checkpoint::read_meta(&dir)?;
-        let table: toml::Table = meta
-            .model_table
-            .parse()
-            .with_context(|| format!("{}: the model definition is not valid TOML", dir.display()))?;
+        let table: toml::Table = meta.model_table.parse().with_context(|| {
+            format!("{}: the model definition is not valid TOML", dir.display())
+        })?;
         let spec = ModelSpec::from_table(&meta.model, &table)?;
-        let mut model = Model::build(plugins, &meta.model, &spec, meta.in_channels, meta.out_channels)?;
+        let mut model = Model::build(
+            plugins,
+            &meta.model,
+            &spec,
+            meta.in_channels,
+            meta.out_channels,
+        )?;
         model.discriminator = None;
         let path = dir.join(checkpoint::GENERATOR_FILE);
-        model.generator.load_state(&checkpoint::read_tensors(&path)?).with_context(|| path.display().to_string())?;
+        model
+            .generator
+            .load_state(&checkpoint::read_tensors(&path)?)
+            .with_context(|| path.display().to_string())?;
         model.generator.set_device(device)?;
-        Ok(Self { model, structure: meta.structure, device })
+        Ok(Self {
+            model,
+            structure: meta.structure,
+            device,
+        })
     }
 
     /// Predicts a z-scored (Z, Y, X) image; returns (Z, Y, X) on the CPU.
-    pub fn predict(&self, image: &Tensor, tile: [i64; 3], overlap: [i64; 3], flips: bool) -> Result<Tensor> {
-        let views: &[&[i64]] = if flips { &[&[], &[2], &[1], &[1, 2]] } else { &[&[]] };
+    pub fn predict(
+        &self,
+        image: &Tensor,
+        tile: [i64; 3],
+        overlap: [i64; 3],
+        flips: bool,
+    ) -> Result<Tensor> {
+        let views: &[&[i64]] = if flips {
+            &[&[], &[2], &[1], &[1, 2]]
+        } else {
+            &[&[]]
+        };
         let mut sum: Option<Tensor> = None;
         for dims in views {
-            let flipped = if dims.is_empty() { image.shallow_clone() } else { image.flip(*dims) };
+            let flipped = if dims.is_empty() {
+                image.shallow_clone()
+            } else {
+                image.flip(*dims)
+            };
             let mut out = self.predict_tiled(&flipped, tile, overlap)?;
             if !dims.is_empty() {
                 out = out.flip(*dims);
@@ -96,11 +126,22 @@ impl Predictor {
     }
 
     fn predict_tiled(&self, image: &Tensor, tile: [i64; 3], overlap: [i64; 3]) -> Result<Tensor> {
-        let size: [i64; 3] = image.size().try_into().map_err(|_| anyhow::anyhow!("expected a (Z, Y, X) image"))?;
+        let size: [i64; 3] = image
+            .size()
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("expected a (Z, Y, X) image"))?;
         // Pad each axis up to a multiple of 16 (with the mean of a z-scored image, 0).
         let padded: [i64; 3] = std::array::from_fn(|a| round_up(size[a], MULTIPLE));
-        let image = image.constant_pad_nd([0, padded[2] - size[2], 0, padded[1] - size[1], 0, padded[0] - size[0]]);
-        let tile: [i64; 3] = std::array::from_fn(|a| round_up(tile[a].max(1), MULTIPLE).min(padded[a]));
+        let image = image.constant_pad_nd([
+            0,
+            padded[2] - size[2],
+            0,
+            padded[1] - size[1],
+            0,
+            padded[0] - size[0],
+        ]);
+        let tile: [i64; 3] =
+            std::array::from_fn(|a| round_up(tile[a].max(1), MULTIPLE).min(padded[a]));
         let window = triangular_window(tile);
         let sum = Tensor::zeros(padded, (Kind::Float, Device::Cpu));
         let weight = Tensor::zeros(padded, (Kind::Float, Device::Cpu));
@@ -114,17 +155,31 @@ impl Predictor {
                         .narrow(2, x, tile[2])
                         .reshape([1, 1, tile[0], tile[1], tile[2]])
                         .to_device(self.device);
-                    let output = self.model.generator.forward_t(&input, false)?.to_device(Device::Cpu);
+                    let output = self
+                        .model
+                        .generator
+                        .forward_t(&input, false)?
+                        .to_device(Device::Cpu);
                     let output = output.reshape(tile);
-                    let mut target = sum.narrow(0, z, tile[0]).narrow(1, y, tile[1]).narrow(2, x, tile[2]);
+                    let mut target = sum
+                        .narrow(0, z, tile[0])
+                        .narrow(1, y, tile[1])
+                        .narrow(2, x, tile[2]);
                     let _ = target.f_add_(&(&output * &window))?;
-                    let mut target = weight.narrow(0, z, tile[0]).narrow(1, y, tile[1]).narrow(2, x, tile[2]);
+                    let mut target = weight
+                        .narrow(0, z, tile[0])
+                        .narrow(1, y, tile[1])
+                        .narrow(2, x, tile[2]);
                     let _ = target.f_add_(&window)?;
                 }
             }
         }
         let out = sum / weight;
-        Ok(out.narrow(0, 0, size[0]).narrow(1, 0, size[1]).narrow(2, 0, size[2]).contiguous())
+        Ok(out
+            .narrow(0, 0, size[0])
+            .narrow(1, 0, size[1])
+            .narrow(2, 0, size[2])
+            .contiguous())
     }
 }
 
@@ -170,7 +225,8 @@ fn agreement(prediction: &Tensor, target: &Tensor) -> (f64, f64) {
     let p = prediction.to_kind(Kind::Double).flatten(0, -1);
     let t = target.to_kind(Kind::Double).flatten(0, -1);
     let (pc, tc) = (&p - p.mean(Kind::Double), &t - t.mean(Kind::Double));
-    let r = (&pc * &tc).sum(Kind::Double) / ((&pc * &pc).sum(Kind::Double) * (&tc * &tc).sum(Kind::Double)).sqrt();
+    let r = (&pc * &tc).sum(Kind::Double)
+        / ((&pc * &pc).sum(Kind::Double) * (&tc * &tc).sum(Kind::Double)).sqrt();
     let mse = (&p - &t).square().mean(Kind::Double);
     (r.double_value(&[]), mse.double_value(&[]))
 }
@@ -178,7 +234,11 @@ fn agreement(prediction: &Tensor, target: &Tensor) -> (f64, f64) {
 /// Output names: each image's file stem, or its folder's name where stems repeat (as for
 /// `silico synth`'s `field_000/brightfield.tif`).
 fn image_names(paths: &[PathBuf]) -> Vec<String> {
-    let stem = |p: &PathBuf| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = |p: &PathBuf| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
     let stems: Vec<String> = paths.iter().map(stem).collect();
     let unique = stems.iter().collect::<HashSet<_>>().len() == stems.len();
     if unique {
@@ -187,7 +247,10 @@ fn image_names(paths: &[PathBuf]) -> Vec<String> {
     paths
         .iter()
         .map(|p| {
-            let folder = p.parent().and_then(|d| d.file_name()).map(|d| d.to_string_lossy().into_owned());
+            let folder = p
+                .parent()
+                .and_then(|d| d.file_name())
+                .map(|d| d.to_string_lossy().into_owned());
             folder.unwrap_or_else(|| stem(p))
         })
         .collect()
@@ -197,8 +260,17 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
     let predictor = Predictor::load(plugins, &request.checkpoint, request.device)?;
     let structure = predictor.structure.clone();
     // (name, signal, target), each image loaded only when its turn comes.
-    type Job = (String, PathBuf, Option<usize>, Option<(PathBuf, Option<usize>)>);
-    let jobs: Vec<Job> = if request.input.extension().is_some_and(|e| e == "tif" || e == "tiff") {
+    type Job = (
+        String,
+        PathBuf,
+        Option<usize>,
+        Option<(PathBuf, Option<usize>)>,
+    );
+    let jobs: Vec<Job> = if request
+        .input
+        .extension()
+        .is_some_and(|e| e == "tif" || e == "tiff")
+    {
         let name = image_names(std::slice::from_ref(&request.input)).remove(0);
         vec![(name, request.input.clone(), None, None)]
     } else {
@@ -207,10 +279,19 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
         manifest.check_files()?;
         // Names come from every row, so an image is called the same whether or not the test
         // split alone is predicted.
-        let names = image_names(&manifest.rows.iter().map(|r| r.signal.path.clone()).collect::<Vec<_>>());
+        let names = image_names(
+            &manifest
+                .rows
+                .iter()
+                .map(|r| r.signal.path.clone())
+                .collect::<Vec<_>>(),
+        );
         let test_lines: Option<HashSet<usize>> = if request.test_only {
             // The split the model was trained with.
-            let split = manifest.split(crate::data::split_spec(&manifest), predictor.model.train.seed)?;
+            let split = manifest.split(
+                crate::data::split_spec(&manifest),
+                predictor.model.train.seed,
+            )?;
             Some(split.test.iter().map(|r| r.line).collect())
         } else {
             None
@@ -219,8 +300,19 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
             .rows
             .iter()
             .zip(names)
-            .filter(|(r, _)| test_lines.as_ref().is_none_or(|lines| lines.contains(&r.line)))
-            .map(|(r, name)| (name, r.signal.path.clone(), r.signal.channel, Some((r.target.path.clone(), r.target.channel))))
+            .filter(|(r, _)| {
+                test_lines
+                    .as_ref()
+                    .is_none_or(|lines| lines.contains(&r.line))
+            })
+            .map(|(r, name)| {
+                (
+                    name,
+                    r.signal.path.clone(),
+                    r.signal.channel,
+                    Some((r.target.path.clone(), r.target.channel)),
+                )
+            })
             .collect();
         if jobs.is_empty() {
             bail!("{}: no rows to predict", csv.display());
@@ -228,11 +320,17 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
         jobs
     };
     let folder = request.out.join(&structure);
-    std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    std::fs::create_dir_all(&folder)
+        .with_context(|| format!("cannot create {}", folder.display()))?;
     let mut predictions = Vec::new();
     for (name, signal_path, channel, target) in jobs {
         let signal = load_channel(&signal_path, channel)?;
-        let output = predictor.predict(&volume_to_tensor(&signal)?, request.tile, request.overlap, request.flips)?;
+        let output = predictor.predict(
+            &volume_to_tensor(&signal)?,
+            request.tile,
+            request.overlap,
+            request.flips,
+        )?;
         let [z, y, x] = signal.spatial_shape();
         let data = Vec::<f32>::try_from(output.flatten(0, -1))?;
         let volume = Volume::from_data(data, [1, z, y, x], signal.voxel_um)?;
@@ -246,12 +344,23 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
             }
             None => (None, None),
         };
-        predictions.push(Prediction { name, path, pearson, mse });
+        predictions.push(Prediction {
+            name,
+            path,
+            pearson,
+            mse,
+        });
     }
     let mut csv = String::from("image,path,pearson_r,mse\n");
     for p in &predictions {
         let show = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
-        csv += &format!("{},{},{},{}\n", p.name, p.path.display(), show(p.pearson), show(p.mse));
+        csv += &format!(
+            "{},{},{},{}\n",
+            p.name,
+            p.path.display(),
+            show(p.pearson),
+            show(p.mse)
+        );
     }
     files::write_atomic(&folder.join("predictions.csv"), csv.as_bytes())?;
     Ok(predictions)
@@ -263,7 +372,10 @@ fn load_channel(path: &Path, channel: Option<usize>) -> Result<Volume> {
     let channel = match (channel, volume.channels()) {
         (Some(c), _) => c,
         (None, 1) => 0,
-        (None, n) => bail!("{}: has {n} channels; name the bright-field one in a manifest column", path.display()),
+        (None, n) => bail!(
+            "{}: has {n} channels; name the bright-field one in a manifest column",
+            path.display()
+        ),
     };
     let mut single = volume.extract_channel(channel)?;
     if load_options().normalize {
@@ -294,7 +406,10 @@ mod tests {
 
     #[test]
     fn repeated_stems_take_their_folder_names() {
-        let paths = vec![PathBuf::from("f/field_000/brightfield.tif"), PathBuf::from("f/field_001/brightfield.tif")];
+        let paths = vec![
+            PathBuf::from("f/field_000/brightfield.tif"),
+            PathBuf::from("f/field_001/brightfield.tif"),
+        ];
         assert_eq!(image_names(&paths), vec!["field_000", "field_001"]);
         let paths = vec![PathBuf::from("a.tif"), PathBuf::from("b.tif")];
         assert_eq!(image_names(&paths), vec!["a", "b"]);

@@ -165,10 +165,18 @@ struct RegistryFile {
 }
 
 /// One line for a deserialization error, naming the offending key under `prefix`.
-fn keyed_error<E: std::fmt::Display>(prefix: &str, error: serde_path_to_error::Error<E>) -> anyhow::Error {
+fn keyed_error<E: std::fmt::Display>(
+    prefix: &str,
+    error: serde_path_to_error::Error<E>,
+) -> anyhow::Error {
     let path = error.path().to_string();
     let message = error.into_inner().to_string();
-    let message = message.lines().next().unwrap_or_default().trim().to_string();
+    let message = message
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let key = match (prefix.is_empty(), path.as_str()) {
         (true, ".") => return anyhow::anyhow!("{message}"),
         (true, _) => path,

@@ -59,7 +59,8 @@ impl StopSignal {
     pub fn on_ctrl_c() -> Result<Self> {
         let signal = Self::default();
         let flag = signal.0.clone();
-        ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("cannot install the Ctrl-C handler")?;
+        ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+            .context("cannot install the Ctrl-C handler")?;
         Ok(signal)
     }
 
@@ -74,7 +75,8 @@ impl StopSignal {
 
 /// The seed of libtorch's generator for one iteration: a splitmix of (seed, iteration).
 fn iteration_seed(seed: u64, iteration: u64) -> i64 {
-    let mut z = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ iteration.wrapping_add(0x632B_E59B_D9B4_E019);
+    let mut z =
+        seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ iteration.wrapping_add(0x632B_E59B_D9B4_E019);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     ((z ^ (z >> 31)) >> 1) as i64
@@ -87,13 +89,23 @@ pub fn checkpoint_dir(run: &Path) -> PathBuf {
     run.join(CHECKPOINT_DIR)
 }
 
-pub fn train(registry: &Registry, plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Result<TrainOutcome> {
+pub fn train(
+    registry: &Registry,
+    plugins: &Plugins,
+    request: &TrainRequest,
+    stop: &StopSignal,
+) -> Result<TrainOutcome> {
     let spec: &ModelSpec = registry.model(&request.model)?;
     let mut settings = spec.train.clone();
     if let Some(iterations) = request.iterations {
         settings.iterations = iterations;
     }
-    let mut data = TrainingData::open(&request.data, &request.structure, settings.patch, settings.seed)?;
+    let mut data = TrainingData::open(
+        &request.data,
+        &request.structure,
+        settings.patch,
+        settings.seed,
+    )?;
     // Initial weights come from libtorch's generator: seed it first, so that runs repeat.
     tch::manual_seed(settings.seed as i64);
     let mut model = Model::build(plugins, &request.model, spec, 1, 1)?;
@@ -115,13 +127,17 @@ pub fn train(registry: &Registry, plugins: &Plugins, request: &TrainRequest, sto
         None => None,
     };
 
-    std::fs::create_dir_all(&request.out).with_context(|| format!("cannot create {}", request.out.display()))?;
+    std::fs::create_dir_all(&request.out)
+        .with_context(|| format!("cannot create {}", request.out.display()))?;
     let checkpoint = checkpoint_dir(&request.out);
     let mut start = 0;
     match (request.resume, checkpoint::locate(&checkpoint)) {
         (true, Some(found)) => {
             let (_, saved) = checkpoint::read_meta(&found)?;
-            if saved.model != meta.model || saved.structure != meta.structure || saved.model_table != meta.model_table {
+            if saved.model != meta.model
+                || saved.structure != meta.structure
+                || saved.model_table != meta.model_table
+            {
                 bail!(
                     "{}: this checkpoint is of model `{}` for `{}`, with another definition or structure than asked; resume with the same --model and --structure, or start a new --out",
                     found.display(),
@@ -136,7 +152,10 @@ pub fn train(registry: &Registry, plugins: &Plugins, request: &TrainRequest, sto
             }
             start = saved.iteration;
         }
-        (true, None) => bail!("{}: nothing to resume (no checkpoint); drop --resume to start a new run", request.out.display()),
+        (true, None) => bail!(
+            "{}: nothing to resume (no checkpoint); drop --resume to start a new run",
+            request.out.display()
+        ),
         (false, Some(_)) => bail!(
             "{} already holds a run; pass --resume to continue it, or choose another --out",
             request.out.display()
@@ -144,7 +163,11 @@ pub fn train(registry: &Registry, plugins: &Plugins, request: &TrainRequest, sto
         (false, None) => {}
     }
     if start >= settings.iterations {
-        bail!("{}: the run already completed {start} of {} iterations", request.out.display(), settings.iterations);
+        bail!(
+            "{}: the run already completed {start} of {} iterations",
+            request.out.display(),
+            settings.iterations
+        );
     }
 
     let mut log = LossLog::open(&request.out.join(LOSSES_FILE), start)?;
@@ -154,7 +177,15 @@ pub fn train(registry: &Registry, plugins: &Plugins, request: &TrainRequest, sto
     let mut iteration = start;
     let save = |iteration: u64, model: &Model, g: &Adam, d: Option<&Adam>| {
         let state = optimizer_state(g, d);
-        checkpoint::save(&checkpoint, &CheckpointMeta { iteration, ..meta.clone() }, model, &state)
+        checkpoint::save(
+            &checkpoint,
+            &CheckpointMeta {
+                iteration,
+                ..meta.clone()
+            },
+            model,
+            &state,
+        )
     };
     while iteration < settings.iterations {
         if stop.raised() {
@@ -162,13 +193,20 @@ pub fn train(registry: &Registry, plugins: &Plugins, request: &TrainRequest, sto
         }
         tch::manual_seed(iteration_seed(settings.seed, iteration));
         let (signal, target) = data.batch(iteration, settings.batch, request.device)?;
-        let losses = step(&mut model, &mut optimizer_g, optimizer_d.as_mut(), &signal, &target, iteration)
-            .with_context(|| {
-                format!(
-                    "training stopped at iteration {iteration}; the last good checkpoint is kept in {}",
-                    checkpoint.display()
-                )
-            })?;
+        let losses = step(
+            &mut model,
+            &mut optimizer_g,
+            optimizer_d.as_mut(),
+            &signal,
+            &target,
+            iteration,
+        )
+        .with_context(|| {
+            format!(
+                "training stopped at iteration {iteration}; the last good checkpoint is kept in {}",
+                checkpoint.display()
+            )
+        })?;
         iteration += 1;
         log.append(iteration, &losses, started.elapsed().as_secs_f64())?;
         progress.set_position(iteration);
@@ -195,18 +233,30 @@ pub fn train(registry: &Registry, plugins: &Plugins, request: &TrainRequest, sto
     })
 }
 
-fn restore_optimizer(adam: &mut Adam, state: &OptimizerState, prefix: &str, steps: u64) -> Result<()> {
+fn restore_optimizer(
+    adam: &mut Adam,
+    state: &OptimizerState,
+    prefix: &str,
+    steps: u64,
+) -> Result<()> {
     let moments: Vec<(String, Tensor)> = state
         .moments
         .iter()
-        .filter_map(|(name, t)| name.strip_prefix(&format!("{prefix}.")).map(|n| (n.to_string(), t.shallow_clone())))
+        .filter_map(|(name, t)| {
+            name.strip_prefix(&format!("{prefix}."))
+                .map(|n| (n.to_string(), t.shallow_clone()))
+        })
         .collect();
-    adam.load_state(&moments, steps).with_context(|| format!("{prefix} optimizer"))
+    adam.load_state(&moments, steps)
+        .with_context(|| format!("{prefix} optimizer"))
 }
 
-fn optimizer_state(generator: &Adam, discriminator: Option<&Adam>) -> OptimizerState {
+pub(crate) fn optimizer_state(generator: &Adam, discriminator: Option<&Adam>) -> OptimizerState {
     let prefixed = |prefix: &str, adam: &Adam| {
-        adam.state().into_iter().map(move |(name, t)| (format!("{prefix}.{name}"), t)).collect::<Vec<_>>()
+        adam.state()
+            .into_iter()
+            .map(move |(name, t)| (format!("{prefix}.{name}"), t))
+            .collect::<Vec<_>>()
     };
     let mut moments = prefixed("generator", generator);
     if let Some(d) = discriminator {
@@ -221,7 +271,7 @@ fn optimizer_state(generator: &Adam, discriminator: Option<&Adam>) -> OptimizerS
 
 /// One generator update and, for adversarial models, one discriminator update (pix2pix's
 /// alternation). Returns every loss term by name; discriminator terms are prefixed `D/`.
-fn step(
+pub(crate) fn step(
     model: &mut Model,
     optimizer_g: &mut Adam,
     optimizer_d: Option<&mut Adam>,
@@ -260,13 +310,22 @@ fn step(
         optimizer_d.zero_grad();
         objective.total.f_backward()?;
         optimizer_d.step()?;
-        losses.extend(objective.terms.into_iter().map(|(name, value)| (format!("D/{name}"), value)));
+        losses.extend(
+            objective
+                .terms
+                .into_iter()
+                .map(|(name, value)| (format!("D/{name}"), value)),
+        );
     }
     Ok(losses)
 }
 
 fn format_losses(losses: &[(String, f64)]) -> String {
-    losses.iter().map(|(name, value)| format!("{name} {value:.4}")).collect::<Vec<_>>().join("  ")
+    losses
+        .iter()
+        .map(|(name, value)| format!("{name} {value:.4}"))
+        .collect::<Vec<_>>()
+        .join("  ")
 }
 
 fn progress_bar(visible: bool, start: u64, total: u64) -> ProgressBar {
@@ -291,13 +350,22 @@ struct LossLog {
 
 impl LossLog {
     fn open(path: &Path, keep_through: u64) -> Result<Self> {
-        let mut log = Self { path: path.to_path_buf(), header: None, rows: Vec::new() };
+        let mut log = Self {
+            path: path.to_path_buf(),
+            header: None,
+            rows: Vec::new(),
+        };
         if keep_through > 0 {
             if let Ok(text) = std::fs::read_to_string(path) {
                 let mut lines = text.lines();
                 log.header = lines.next().map(str::to_string);
                 log.rows = lines
-                    .filter(|l| l.split(',').next().and_then(|i| i.parse::<u64>().ok()).is_some_and(|i| i <= keep_through))
+                    .filter(|l| {
+                        l.split(',')
+                            .next()
+                            .and_then(|i| i.parse::<u64>().ok())
+                            .is_some_and(|i| i <= keep_through)
+                    })
                     .map(str::to_string)
                     .collect();
             }
@@ -309,17 +377,23 @@ impl LossLog {
         let names: Vec<&str> = losses.iter().map(|(n, _)| n.as_str()).collect();
         let header = format!("iteration,{},seconds", names.join(","));
         match &self.header {
-            Some(h) if *h != header => bail!("{}: the loss terms changed from `{h}` to `{header}`", self.path.display()),
+            Some(h) if *h != header => bail!(
+                "{}: the loss terms changed from `{h}` to `{header}`",
+                self.path.display()
+            ),
             Some(_) => {}
             None => self.header = Some(header),
         }
         let values: Vec<String> = losses.iter().map(|(_, v)| format!("{v}")).collect();
-        self.rows.push(format!("{iteration},{},{seconds:.3}", values.join(",")));
+        self.rows
+            .push(format!("{iteration},{},{seconds:.3}", values.join(",")));
         Ok(())
     }
 
     fn flush(&self) -> Result<()> {
-        let Some(header) = &self.header else { return Ok(()) };
+        let Some(header) = &self.header else {
+            return Ok(());
+        };
         let mut text = header.clone();
         for row in &self.rows {
             text.push('\n');
@@ -328,6 +402,50 @@ impl LossLog {
         text.push('\n');
         files::write_atomic(&self.path, text.as_bytes())
     }
+}
+
+/// `silico import`: a run folder whose checkpoint (iteration 0) holds weights made elsewhere —
+/// by PyTorch, or by pytorch_fnet through `python/import_fnet.py` — so that `silico predict`
+/// uses them and `silico train --resume` fine-tunes them.
+pub fn import_weights(
+    registry: &Registry,
+    plugins: &Plugins,
+    model_name: &str,
+    structure: &str,
+    weights: &Path,
+    out: &Path,
+) -> Result<PathBuf> {
+    let spec = registry.model(model_name)?;
+    let mut model = Model::build(plugins, model_name, spec, 1, 1)?;
+    model.discriminator = None;
+    let state = checkpoint::read_tensors(weights)?;
+    model
+        .generator
+        .load_state(&state)
+        .with_context(|| weights.display().to_string())?;
+    let dir = checkpoint_dir(out);
+    if checkpoint::locate(&dir).is_some() {
+        bail!(
+            "{} already holds a run; choose another --out",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let meta = CheckpointMeta {
+        iteration: 0,
+        model: model_name.to_string(),
+        model_table: registry.model_tables[model_name].to_string(),
+        structure: structure.to_string(),
+        in_channels: 1,
+        out_channels: 1,
+    };
+    let optimizer = Adam::new(
+        model.generator.parameters()?,
+        spec.train.lr,
+        spec.train.betas,
+    );
+    checkpoint::save(&dir, &meta, &model, &optimizer_state(&optimizer, None))?;
+    Ok(dir)
 }
 
 #[cfg(test)]

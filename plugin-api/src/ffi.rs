@@ -268,7 +268,10 @@ impl<L: Loss> LossObject for LossAdapter<L> {
 struct MetricAdapter<M>(M);
 
 fn named_values(values: Vec<(String, f64)>) -> RVec<Tuple2<RString, f64>> {
-    values.into_iter().map(|(k, v)| Tuple2(k.into(), v)).collect()
+    values
+        .into_iter()
+        .map(|(k, v)| Tuple2(k.into(), v))
+        .collect()
 }
 
 impl<M: Metric> MetricObject for MetricAdapter<M> {

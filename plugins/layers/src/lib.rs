@@ -6,8 +6,19 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
 /// `Conv3d(c_in, c_out, kernel, stride, padding)` with a bias, as PyTorch builds it.
-pub fn conv3d(p: nn::Path, c_in: i64, c_out: i64, kernel: i64, stride: i64, padding: i64) -> nn::Conv3D {
-    let config = nn::ConvConfig { stride, padding, ..Default::default() };
+pub fn conv3d(
+    p: nn::Path,
+    c_in: i64,
+    c_out: i64,
+    kernel: i64,
+    stride: i64,
+    padding: i64,
+) -> nn::Conv3D {
+    let config = nn::ConvConfig {
+        stride,
+        padding,
+        ..Default::default()
+    };
     nn::conv3d(p, c_in, c_out, kernel, config)
 }
 
@@ -44,7 +55,9 @@ impl Norm3d {
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         match self {
             Norm3d::Batch(bn) => nn::ModuleT::forward_t(bn, x, train),
-            Norm3d::Instance => x.instance_norm::<Tensor>(None, None, None, None, true, 0.1, 1e-5, false),
+            Norm3d::Instance => {
+                x.instance_norm::<Tensor>(None, None, None, None, true, 0.1, 1e-5, false)
+            }
             Norm3d::None => x.shallow_clone(),
         }
     }

@@ -28,7 +28,13 @@ pub struct AdversarialConfig {
 
 impl Default for AdversarialConfig {
     fn default() -> Self {
-        Self { warm_start: 2500, noise_scale: 0.02, noise_levels: 5, noise_step: 500, discriminator_scale: 0.5 }
+        Self {
+            warm_start: 2500,
+            noise_scale: 0.02,
+            noise_levels: 5,
+            noise_step: 500,
+            discriminator_scale: 0.5,
+        }
     }
 }
 
@@ -56,18 +62,28 @@ impl Adversarial {
         }
         let noise = logits.f_randn_like()? * sigma;
         // Real labels fall below 1, fake ones rise above 0.
-        Ok(if value >= 0.5 { clean - noise } else { clean + noise })
+        Ok(if value >= 0.5 {
+            clean - noise
+        } else {
+            clean + noise
+        })
     }
 
     fn bce(&self, logits: &Tensor, value: f64, iteration: u64) -> Result<Tensor, PluginError> {
         let labels = self.labels(logits, value, iteration)?;
-        Ok(logits.f_binary_cross_entropy_with_logits::<Tensor>(&labels, None, None, Reduction::Mean)?)
+        Ok(logits.f_binary_cross_entropy_with_logits::<Tensor>(
+            &labels,
+            None,
+            None,
+            Reduction::Mean,
+        )?)
     }
 }
 
 impl Component for Adversarial {
     const NAME: &'static str = "gan-bce";
-    const SUMMARY: &'static str = "Adversarial BCE loss with the warm start of noisy labels (Sun et al. 2022)";
+    const SUMMARY: &'static str =
+        "Adversarial BCE loss with the warm start of noisy labels (Sun et al. 2022)";
     type Config = AdversarialConfig;
 }
 

@@ -25,7 +25,11 @@ pub struct PatchGan3dConfig {
 
 impl Default for PatchGan3dConfig {
     fn default() -> Self {
-        Self { base_channels: 64, layers: 4, norm: NormKind::Instance }
+        Self {
+            base_channels: 64,
+            layers: 4,
+            norm: NormKind::Instance,
+        }
     }
 }
 
@@ -43,7 +47,8 @@ pub struct PatchGan3d {
 
 impl Component for PatchGan3d {
     const NAME: &'static str = "patchgan3d";
-    const SUMMARY: &'static str = "Conditional 3D PatchGAN discriminator (Vox2Vox layout), patch logits";
+    const SUMMARY: &'static str =
+        "Conditional 3D PatchGAN discriminator (Vox2Vox layout), patch logits";
     type Config = PatchGan3dConfig;
 }
 
@@ -63,13 +68,21 @@ impl Network for PatchGan3d {
                 let c_out = config.base_channels << i;
                 let p = &root / "blocks" / i;
                 let norm = if i == 0 { NormKind::None } else { config.norm };
-                let block = DownBlock { conv: conv3d(&p / "conv", c_in, c_out, 4, 2, 1), norm: Norm3d::new(&p / "norm", norm, c_out) };
+                let block = DownBlock {
+                    conv: conv3d(&p / "conv", c_in, c_out, 4, 2, 1),
+                    norm: Norm3d::new(&p / "norm", norm, c_out),
+                };
                 c_in = c_out;
                 block
             })
             .collect();
         let head = conv3d(&root / "head", c_in, spec.out_channels, 4, 1, 1);
-        Ok(Self { store, blocks, head, multiple: 1 << config.layers })
+        Ok(Self {
+            store,
+            blocks,
+            head,
+            multiple: 1 << config.layers,
+        })
     }
 
     fn forward_t(&self, input: &Tensor, train: bool) -> Result<Tensor, PluginError> {

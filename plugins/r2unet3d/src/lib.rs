@@ -29,7 +29,12 @@ pub struct R2UNet3dConfig {
 impl Default for R2UNet3dConfig {
     fn default() -> Self {
         // Narrower than R2U-Net's 64 so that training fits a CPU; the registry sets the size.
-        Self { base_channels: 16, depth: 3, t: 2, norm: NormKind::Batch }
+        Self {
+            base_channels: 16,
+            depth: 3,
+            t: 2,
+            norm: NormKind::Batch,
+        }
     }
 }
 
@@ -42,7 +47,11 @@ struct RecurrentLayer {
 
 impl RecurrentLayer {
     fn new(p: nn::Path, channels: i64, t: u32, norm: NormKind) -> Self {
-        Self { conv: conv3d(&p / "conv", channels, channels, 3, 1, 1), norm: Norm3d::new(&p / "norm", norm, channels), t }
+        Self {
+            conv: conv3d(&p / "conv", channels, channels, 3, 1, 1),
+            norm: Norm3d::new(&p / "norm", norm, channels),
+            t,
+        }
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
@@ -73,7 +82,9 @@ impl Rrcu {
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let x = self.widen.forward(x);
-        let inner = self.second.forward_t(&self.first.forward_t(&x, train), train);
+        let inner = self
+            .second
+            .forward_t(&self.first.forward_t(&x, train), train);
         x + inner
     }
 }
@@ -103,7 +114,8 @@ pub struct R2UNet3d {
 
 impl Component for R2UNet3d {
     const NAME: &'static str = "r2unet3d";
-    const SUMMARY: &'static str = "Vox2Vox-RU generator: 3D R2U-Net with recurrent residual conv units (Alom et al. 2019)";
+    const SUMMARY: &'static str =
+        "Vox2Vox-RU generator: 3D R2U-Net with recurrent residual conv units (Alom et al. 2019)";
     type Config = R2UNet3dConfig;
 }
 
@@ -120,7 +132,11 @@ impl Network for R2UNet3d {
         let width = |level: u32| config.base_channels << level;
         let encoders = (0..=config.depth)
             .map(|level| {
-                let c_in = if level == 0 { spec.in_channels } else { width(level - 1) };
+                let c_in = if level == 0 {
+                    spec.in_channels
+                } else {
+                    width(level - 1)
+                };
                 Rrcu::new(&root / "encoders" / level, c_in, width(level), &config)
             })
             .collect();
@@ -131,10 +147,22 @@ impl Network for R2UNet3d {
                 conv: conv3d(&p / "conv", width(level + 1), width(level), 3, 1, 1),
                 norm: Norm3d::new(&p / "norm", config.norm, width(level)),
             });
-            decoders.push(Rrcu::new(&root / "decoders" / level, 2 * width(level), width(level), &config));
+            decoders.push(Rrcu::new(
+                &root / "decoders" / level,
+                2 * width(level),
+                width(level),
+                &config,
+            ));
         }
         let head = conv3d(&root / "head", width(0), spec.out_channels, 1, 1, 0);
-        Ok(Self { store, encoders, ups, decoders, head, multiple: 1 << config.depth })
+        Ok(Self {
+            store,
+            encoders,
+            ups,
+            decoders,
+            head,
+            multiple: 1 << config.depth,
+        })
     }
 
     fn forward_t(&self, input: &Tensor, train: bool) -> Result<Tensor, PluginError> {

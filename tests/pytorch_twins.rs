@@ -1,0 +1,205 @@
+//! silico's networks against their PyTorch twins (python/silico_reference.py), in both
+//! directions: weights trained by silico give PyTorch the prediction `silico predict` gives,
+//! and weights made in PyTorch, imported by silico, give silico PyTorch's prediction.
+
+mod common;
+
+use common::{scratch_registry, silico_bin, ScratchRegistry};
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+const TWINS: &str = r#"
+[plugins]
+losses = "{losses}"
+unet3d = "{unet3d}"
+r2unet3d = "{r2unet3d}"
+
+[models.unet]
+generator = { component = "unet3d", depth = 2, mult_chan = 4 }
+losses = [{ component = "mse" }]
+train = { iterations = 3, batch = 2, patch = [16, 32, 32] }
+
+[models.r2unet]
+generator = { component = "r2unet3d", base_channels = 4, depth = 2, t = 2 }
+losses = [{ component = "mse" }]
+train = { iterations = 3, batch = 2, patch = [16, 32, 32] }
+"#;
+
+/// The generator configs above, as the twins take them.
+const UNET_CONFIG: &str = r#"{"depth": 2, "mult_chan": 4}"#;
+const R2UNET_CONFIG: &str = r#"{"base_channels": 4, "depth": 2, "t": 2}"#;
+
+fn python() -> String {
+    std::env::var("SILICO_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn reference(args: &[&str]) -> Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../python/check_pytorch.py");
+    let output = Command::new(python())
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the PyTorch check failed (needs torch, safetensors and tifffile in SILICO_PYTHON; scripts/env.sh installs them): {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn silico(registry: &ScratchRegistry, args: &[&str]) -> String {
+    let output = Command::new(silico_bin())
+        .args(args)
+        .args(["--threads", "1", "--registry"])
+        .arg(&registry.path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A synthetic dataset of one field (24 × 96 × 96, sides not all multiples of 16).
+fn dataset(root: &Path) -> PathBuf {
+    let out = root.join("data");
+    let status = Command::new(silico_bin())
+        .args(["synth", "--recipe", "small", "--fields", "1", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    out
+}
+
+/// `silico predict` of one image in a single tile, so that the comparison sees the network
+/// alone (tile blending is tested on its own).
+fn predict(registry: &ScratchRegistry, run: &Path, image: &Path, out: &Path) -> PathBuf {
+    silico(
+        registry,
+        &[
+            "predict",
+            "--checkpoint",
+            run.to_str().unwrap(),
+            "--input",
+            image.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--tile",
+            "32,96,96",
+        ],
+    );
+    out.join("nucleoli/brightfield.tif")
+}
+
+fn twins_agree(model: &str, component: &str, config: &str) {
+    let registry = scratch_registry(&TWINS.replace(
+        "{r2unet3d}",
+        common::library("silico_r2unet3d").to_str().unwrap(),
+    ));
+    let root = registry.dir.path();
+    let data = dataset(root);
+    let image = data.join("fields/field_000/brightfield.tif");
+
+    // silico → PyTorch: train a few steps, so BatchNorm statistics are not the initial ones.
+    let run = root.join("trained");
+    silico(
+        &registry,
+        &[
+            "train",
+            "--model",
+            model,
+            "--structure",
+            "nucleoli",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ],
+    );
+    let prediction = predict(&registry, &run, &image, &root.join("silico-predictions"));
+    let weights = run.join("checkpoint/generator.safetensors");
+    let printed = reference(&[
+        "compare",
+        "--component",
+        component,
+        "--config",
+        config,
+        "--weights",
+        weights.to_str().unwrap(),
+        "--input",
+        image.to_str().unwrap(),
+        "--prediction",
+        prediction.to_str().unwrap(),
+        "--tolerance",
+        "1e-4",
+    ]);
+    assert!(String::from_utf8_lossy(&printed.stdout).starts_with("max abs difference"));
+
+    // PyTorch → silico: weights initialised by PyTorch, imported, predicted by silico.
+    let torch_weights = root.join("torch.safetensors");
+    reference(&[
+        "random-weights",
+        "--component",
+        component,
+        "--config",
+        config,
+        "--seed",
+        "5",
+        "--out",
+        torch_weights.to_str().unwrap(),
+    ]);
+    let imported = root.join("imported");
+    let stdout = silico(
+        &registry,
+        &[
+            "import",
+            "--weights",
+            torch_weights.to_str().unwrap(),
+            "--model",
+            model,
+            "--structure",
+            "nucleoli",
+            "--out",
+            imported.to_str().unwrap(),
+        ],
+    );
+    assert!(stdout.starts_with("imported "), "{stdout}");
+    let prediction = predict(
+        &registry,
+        &imported,
+        &image,
+        &root.join("imported-predictions"),
+    );
+    reference(&[
+        "compare",
+        "--component",
+        component,
+        "--config",
+        config,
+        "--weights",
+        torch_weights.to_str().unwrap(),
+        "--input",
+        image.to_str().unwrap(),
+        "--prediction",
+        prediction.to_str().unwrap(),
+        "--tolerance",
+        "1e-4",
+    ]);
+}
+
+#[test]
+fn unet3d_matches_pytorch_fnet_both_ways() {
+    twins_agree("unet", "unet3d", UNET_CONFIG);
+}
+
+#[test]
+fn r2unet3d_matches_its_pytorch_twin_both_ways() {
+    twins_agree("r2unet", "r2unet3d", R2UNET_CONFIG);
+}
