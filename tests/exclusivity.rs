@@ -4,31 +4,17 @@
 
 mod common;
 
-use common::{library, scratch_registry};
-use silico::{registry::ComponentRef, Metric, Plugins, Registry};
+use common::{component, scratch_registry};
+use silico::{Metric, Plugins, Registry};
 use silico_evaluation::{Exclusivity, Mask};
 use silico_plugin_api::{names, LossInputs, MetricInputs, Volume};
 use std::collections::HashMap;
 use tch::{Device, Kind, Tensor};
 
 fn plugins() -> Plugins {
-    let text = format!(
-        "[plugins]\nlosses = \"{{losses}}\"\nexclusivity = \"{}\"\n",
-        library("silico_exclusivity").display()
-    );
-    let scratch = scratch_registry(&text);
+    let scratch =
+        scratch_registry("[plugins]\nlosses = \"{losses}\"\nexclusivity = \"{exclusivity}\"\n");
     Plugins::load(&Registry::load(&scratch.path).unwrap()).unwrap()
-}
-
-fn component(text: &str) -> ComponentRef {
-    let mut config: toml::Table = text.parse().unwrap();
-    let component = config
-        .remove("component")
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_string();
-    ComponentRef { component, config }
 }
 
 fn metric(plugins: &Plugins) -> Metric {

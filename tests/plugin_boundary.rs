@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{scratch_registry, TINY};
-use silico::{registry::ComponentRef, Model, Plugins, Registry};
+use common::{component, scratch_registry, TINY};
+use silico::{Model, Plugins, Registry};
 use silico_plugin_api::{names, ComponentKind, LossInputs, NetworkSpec};
 use tch::{Device, Kind, Tensor};
 
@@ -13,17 +13,6 @@ fn plugins(text: &str) -> (Registry, Plugins) {
     let registry = Registry::load(&scratch.path).unwrap();
     let plugins = Plugins::load(&registry).unwrap();
     (registry, plugins)
-}
-
-fn component(text: &str) -> ComponentRef {
-    let mut config: toml::Table = text.parse().unwrap();
-    let component = config
-        .remove("component")
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_string();
-    ComponentRef { component, config }
 }
 
 fn values(t: &Tensor) -> Vec<f32> {

@@ -99,10 +99,7 @@ fn predict(registry: &ScratchRegistry, run: &Path, image: &Path, out: &Path) -> 
 }
 
 fn twins_agree(model: &str, component: &str, config: &str) {
-    let registry = scratch_registry(&TWINS.replace(
-        "{r2unet3d}",
-        common::library("silico_r2unet3d").to_str().unwrap(),
-    ));
+    let registry = scratch_registry(TWINS);
     let root = registry.dir.path();
     let data = dataset(root);
     let image = data.join("fields/field_000/brightfield.tif");

@@ -24,17 +24,23 @@ pub fn library(crate_name: &str) -> PathBuf {
     path
 }
 
-/// A registry file in a fresh temporary folder; `{losses}`, `{unet3d}` and `{fixture:NAME}`
-/// in `text` become the built libraries' paths.
+/// A registry file in a fresh temporary folder; `{losses}`, `{unet3d}`, `{r2unet3d}`,
+/// `{patchgan3d}`, `{exclusivity}` and `{fixture:NAME}` in `text` become the built libraries'
+/// paths.
 pub struct ScratchRegistry {
     pub dir: tempfile::TempDir,
     pub path: PathBuf,
 }
 
 pub fn scratch_registry(text: &str) -> ScratchRegistry {
-    let mut text = text
-        .replace("{losses}", library("silico_losses").to_str().unwrap())
-        .replace("{unet3d}", library("silico_unet3d").to_str().unwrap());
+    let mut text = text.to_string();
+    for plugin in ["losses", "unet3d", "r2unet3d", "patchgan3d", "exclusivity"] {
+        let key = format!("{{{plugin}}}");
+        if text.contains(&key) {
+            let path = library(&format!("silico_{plugin}"));
+            text = text.replace(&key, path.to_str().unwrap());
+        }
+    }
     for fixture in ["old_plugin_api", "other_torch", "panicking"] {
         let key = format!("{{fixture:{fixture}}}");
         if text.contains(&key) {
@@ -58,3 +64,15 @@ unet3d = "{unet3d}"
 generator = { component = "unet3d", depth = 2, mult_chan = 4 }
 losses = [{ component = "mse" }, { component = "l1", weight = 0.5 }]
 "#;
+
+/// A component reference from its registry table, written as TOML.
+pub fn component(text: &str) -> silico::registry::ComponentRef {
+    let mut config: toml::Table = text.parse().unwrap();
+    let component = config
+        .remove("component")
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string();
+    silico::registry::ComponentRef { component, config }
+}

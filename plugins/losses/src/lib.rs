@@ -9,6 +9,7 @@ mod exclusivity;
 pub use adversarial::Adversarial;
 pub use exclusivity::{ExclusivityLoss, ExclusivityLossConfig};
 use silico_plugin_api::prelude::*;
+use std::marker::PhantomData;
 use tch::Reduction;
 
 /// How the per-voxel errors are combined into one number.
@@ -50,51 +51,73 @@ fn prediction_and_target(inputs: &LossInputs) -> Result<(Tensor, Tensor), Plugin
     Ok((prediction, target))
 }
 
-pub struct MeanSquaredError {
-    reduction: Reduction,
+/// What distinguishes one pixel-wise loss from another: its name and its per-voxel error.
+pub trait PixelError: Send + 'static {
+    const NAME: &'static str;
+    const SUMMARY: &'static str;
+    fn loss(
+        prediction: &Tensor,
+        target: &Tensor,
+        reduction: Reduction,
+    ) -> Result<Tensor, tch::TchError>;
 }
 
-impl Component for MeanSquaredError {
+/// A pixel-wise loss between prediction and target, reduced over the batch.
+pub struct PixelLoss<E> {
+    reduction: Reduction,
+    error: PhantomData<E>,
+}
+
+impl<E: PixelError> Component for PixelLoss<E> {
+    const NAME: &'static str = E::NAME;
+    const SUMMARY: &'static str = E::SUMMARY;
+    type Config = PixelLossConfig;
+}
+
+impl<E: PixelError> Loss for PixelLoss<E> {
+    fn build(config: PixelLossConfig) -> Result<Self, PluginError> {
+        Ok(Self {
+            reduction: config.reduction.into(),
+            error: PhantomData,
+        })
+    }
+
+    fn generator_term(&self, inputs: &LossInputs) -> Result<Tensor, PluginError> {
+        let (prediction, target) = prediction_and_target(inputs)?;
+        Ok(E::loss(&prediction, &target, self.reduction)?)
+    }
+}
+
+pub enum Squared {}
+
+impl PixelError for Squared {
     const NAME: &'static str = "mse";
     const SUMMARY: &'static str = "Mean squared error between prediction and target (L2)";
-    type Config = PixelLossConfig;
-}
-
-impl Loss for MeanSquaredError {
-    fn build(config: PixelLossConfig) -> Result<Self, PluginError> {
-        Ok(Self {
-            reduction: config.reduction.into(),
-        })
-    }
-
-    fn generator_term(&self, inputs: &LossInputs) -> Result<Tensor, PluginError> {
-        let (prediction, target) = prediction_and_target(inputs)?;
-        Ok(prediction.f_mse_loss(&target, self.reduction)?)
+    fn loss(
+        prediction: &Tensor,
+        target: &Tensor,
+        reduction: Reduction,
+    ) -> Result<Tensor, tch::TchError> {
+        prediction.f_mse_loss(target, reduction)
     }
 }
 
-pub struct MeanAbsoluteError {
-    reduction: Reduction,
-}
+pub enum Absolute {}
 
-impl Component for MeanAbsoluteError {
+impl PixelError for Absolute {
     const NAME: &'static str = "l1";
     const SUMMARY: &'static str = "Mean absolute error between prediction and target (L1)";
-    type Config = PixelLossConfig;
-}
-
-impl Loss for MeanAbsoluteError {
-    fn build(config: PixelLossConfig) -> Result<Self, PluginError> {
-        Ok(Self {
-            reduction: config.reduction.into(),
-        })
-    }
-
-    fn generator_term(&self, inputs: &LossInputs) -> Result<Tensor, PluginError> {
-        let (prediction, target) = prediction_and_target(inputs)?;
-        Ok(prediction.f_l1_loss(&target, self.reduction)?)
+    fn loss(
+        prediction: &Tensor,
+        target: &Tensor,
+        reduction: Reduction,
+    ) -> Result<Tensor, tch::TchError> {
+        prediction.f_l1_loss(target, reduction)
     }
 }
+
+pub type MeanSquaredError = PixelLoss<Squared>;
+pub type MeanAbsoluteError = PixelLoss<Absolute>;
 
 silico_plugin_api::export_plugin! {
     losses: [MeanSquaredError, MeanAbsoluteError, Adversarial, ExclusivityLoss],
