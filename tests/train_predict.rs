@@ -303,3 +303,55 @@ fn prediction_covers_whole_images_of_any_size() {
         "{csv}"
     );
 }
+
+#[test]
+fn tiles_blend_without_seams() {
+    let registry = scratch_registry(MICRO);
+    let run = registry.dir.path().join("for-tiles");
+    ok(&train(&registry, "micro", &run, &["--iterations", "5"]));
+    let image = dataset().join("fields/field_000/brightfield.tif");
+    let predict = |name: &str, tile: &str, overlap: &str| {
+        let out = registry.dir.path().join(name);
+        ok(&silico(
+            &registry,
+            &[
+                "predict",
+                "--checkpoint",
+                run.to_str().unwrap(),
+                "--input",
+                image.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--tile",
+                tile,
+                "--overlap",
+                overlap,
+            ],
+        ));
+        silico_imaging::tiff::read_volume(&out.join("nucleoli/brightfield.tif"))
+            .unwrap()
+            .data
+    };
+    // One tile covers the whole (padded) 24 × 96 × 96 image; the other cuts it into 3 × 5 × 5
+    // overlapping tiles.
+    let whole = predict("whole", "32,96,96", "0,0,0");
+    let tiled = predict("tiled", "16,32,32", "8,16,16");
+    let mean = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
+    let (mw, mt) = (mean(&whole), mean(&tiled));
+    let covariance: f64 = whole
+        .iter()
+        .zip(&tiled)
+        .map(|(&a, &b)| (a as f64 - mw) * (b as f64 - mt))
+        .sum();
+    let spread = |v: &[f32], m: f64| {
+        v.iter()
+            .map(|&x| (x as f64 - m).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let r = covariance / (spread(&whole, mw) * spread(&tiled, mt));
+    assert!(
+        r > 0.97,
+        "tiled and whole-image predictions agree (Pearson r {r})"
+    );
+}

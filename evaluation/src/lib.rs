@@ -4,7 +4,23 @@
 //!
 //! - [`exclusivity`]: the organelle exclusivity measures of Sun et al. 2022 (Section 2.3, Fig. 4):
 //!   how distinct the predictions of several organelle models for the same image are.
+//! - Object statistics of Section 2.5 (Fig. 7, Supplementary Tables S4–S5), comparing real and
+//!   synthetic objects: [`pca`] (joint PCA of shape descriptors), [`knn_divergence`] (Eq. 2),
+//!   [`spatial`] (kernel-density KL of positions and the shape–position R²) and [`permutation`]
+//!   (their p-values), on [`Points`].
 
 pub mod exclusivity;
+pub mod knn_divergence;
+pub mod pca;
+pub mod permutation;
+pub mod points;
+pub mod spatial;
 
 pub use exclusivity::{Exclusivity, ExclusivityError, ExclusivitySummary, ImageExclusivity, Mask};
+pub use knn_divergence::{knn_divergence, knn_divergence_test};
+pub use pca::{joint_pca, JointPca, PcaSettings};
+pub use permutation::{permutation_test, PermutationOutcome, PermutationSettings};
+pub use points::{Points, StatsError};
+pub use spatial::{
+    cellorganizer_grid, position_r_squared, spatial_kl, spatial_kl_test, SpatialSettings,
+};
