@@ -3,17 +3,8 @@
 
 mod common;
 
-use common::{scratch_registry, silico_bin, ScratchRegistry, TINY};
-use std::process::{Command, Output};
-
-fn silico(registry: &ScratchRegistry, args: &[&str]) -> Output {
-    Command::new(silico_bin())
-        .args(args)
-        .arg("--registry")
-        .arg(&registry.path)
-        .output()
-        .unwrap()
-}
+use common::{run_silico, scratch_registry, silico_bin, TINY};
+use std::process::Command;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -23,7 +14,7 @@ fn text(bytes: &[u8]) -> String {
 /// the single error line.
 fn refused(registry_text: &str) -> String {
     let registry = scratch_registry(registry_text);
-    let output = silico(&registry, &["check"]);
+    let output = run_silico(&registry, &["check"]);
     let stderr = text(&output.stderr);
     assert!(
         !output.status.success(),
@@ -43,7 +34,7 @@ fn refused(registry_text: &str) -> String {
 /// model's report line.
 fn failing_model(registry_text: &str, model: &str) -> (String, String) {
     let registry = scratch_registry(registry_text);
-    let output = silico(&registry, &["check"]);
+    let output = run_silico(&registry, &["check"]);
     assert!(!output.status.success());
     let stdout = text(&output.stdout);
     let prefix = format!("FAIL  {model}: ");
@@ -57,7 +48,7 @@ fn failing_model(registry_text: &str, model: &str) -> (String, String) {
 #[test]
 fn plugins_lists_libraries_and_components() {
     let registry = scratch_registry(TINY);
-    let output = silico(&registry, &["plugins", "--defaults"]);
+    let output = run_silico(&registry, &["plugins", "--defaults"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
     assert!(stdout.contains("losses — silico-losses 0.1.0"), "{stdout}");
@@ -75,7 +66,7 @@ fn check_runs_forward_and_backward_per_model() {
     let registry = scratch_registry(&format!(
         "{TINY}\n[models.tiny-l1]\ngenerator = {{ component = \"unet3d\", depth = 1, mult_chan = 2 }}\nlosses = [{{ component = \"l1\" }}]\n"
     ));
-    let output = silico(&registry, &["check"]);
+    let output = run_silico(&registry, &["check"]);
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
     assert!(
@@ -138,7 +129,7 @@ fn not_a_shared_library() {
     let registry =
         scratch_registry(&TINY.replacen("[plugins]\n", "[plugins]\nnotes = \"notes.so\"\n", 1));
     std::fs::write(registry.dir.path().join("notes.so"), "just some text\n").unwrap();
-    let output = silico(&registry, &["plugins"]);
+    let output = run_silico(&registry, &["plugins"]);
     let stderr = text(&output.stderr);
     assert!(!output.status.success());
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -204,7 +195,7 @@ fn panic_inside_forward_is_reported_and_the_run_goes_on() {
         "no panic message or backtrace on stderr: {stderr}"
     );
     let registry = scratch_registry(&registry);
-    let stdout = text(&silico(&registry, &["check"]).stdout);
+    let stdout = text(&run_silico(&registry, &["check"]).stdout);
     assert!(
         stdout.contains("ok    tiny:"),
         "the other model still ran: {stdout}"

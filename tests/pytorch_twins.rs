@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{scratch_registry, silico_bin, ScratchRegistry};
+use common::{ok, predict_args, run_silico, scratch_registry, silico_bin, ScratchRegistry};
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
@@ -51,21 +51,6 @@ fn reference(args: &[&str]) -> Output {
     output
 }
 
-fn silico(registry: &ScratchRegistry, args: &[&str]) -> String {
-    let output = Command::new(silico_bin())
-        .args(args)
-        .args(["--threads", "1", "--registry"])
-        .arg(&registry.path)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// A synthetic dataset of one field (24 × 96 × 96, sides not all multiples of 16).
 fn dataset(root: &Path) -> PathBuf {
     let out = root.join("data");
@@ -81,20 +66,10 @@ fn dataset(root: &Path) -> PathBuf {
 /// `silico predict` of one image in a single tile, so that the comparison sees the network
 /// alone (tile blending is tested on its own).
 fn predict(registry: &ScratchRegistry, run: &Path, image: &Path, out: &Path) -> PathBuf {
-    silico(
+    ok(&run_silico(
         registry,
-        &[
-            "predict",
-            "--checkpoint",
-            run.to_str().unwrap(),
-            "--input",
-            image.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--tile",
-            "32,96,96",
-        ],
-    );
+        &predict_args(run, image, out, &["--tile", "32,96,96"]),
+    ));
     out.join("nucleoli/brightfield.tif")
 }
 
@@ -106,7 +81,7 @@ fn twins_agree(model: &str, component: &str, config: &str) {
 
     // silico → PyTorch: train a few steps, so BatchNorm statistics are not the initial ones.
     let run = root.join("trained");
-    silico(
+    ok(&run_silico(
         &registry,
         &[
             "train",
@@ -119,7 +94,7 @@ fn twins_agree(model: &str, component: &str, config: &str) {
             "--out",
             run.to_str().unwrap(),
         ],
-    );
+    ));
     let prediction = predict(&registry, &run, &image, &root.join("silico-predictions"));
     let weights = run.join("checkpoint/generator.safetensors");
     let printed = reference(&[
@@ -153,7 +128,7 @@ fn twins_agree(model: &str, component: &str, config: &str) {
         torch_weights.to_str().unwrap(),
     ]);
     let imported = root.join("imported");
-    let stdout = silico(
+    let stdout = ok(&run_silico(
         &registry,
         &[
             "import",
@@ -166,7 +141,7 @@ fn twins_agree(model: &str, component: &str, config: &str) {
             "--out",
             imported.to_str().unwrap(),
         ],
-    );
+    ));
     assert!(stdout.starts_with("imported "), "{stdout}");
     let prediction = predict(
         &registry,

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{scratch_registry, silico_bin, ScratchRegistry};
+use common::{ok, predict_args, run_silico, scratch_registry, silico_bin, ScratchRegistry};
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
@@ -55,17 +55,6 @@ fn dataset() -> &'static Path {
     })
 }
 
-/// One libtorch thread per process: the test harness runs several at once, and a single thread
-/// makes each run deterministic.
-fn silico(registry: &ScratchRegistry, args: &[&str]) -> Output {
-    Command::new(silico_bin())
-        .args(args)
-        .args(["--threads", "1", "--registry"])
-        .arg(&registry.path)
-        .output()
-        .unwrap()
-}
-
 fn train(registry: &ScratchRegistry, model: &str, out: &Path, extra: &[&str]) -> Output {
     train_structure(registry, model, "nucleoli", out, extra)
 }
@@ -89,7 +78,7 @@ fn train_structure(
     let out = out.to_str().unwrap().to_string();
     args.extend([data.as_str(), "--out", out.as_str()]);
     args.extend(extra);
-    silico(registry, &args)
+    run_silico(registry, &args)
 }
 
 fn losses(run: &Path) -> Vec<f64> {
@@ -102,16 +91,6 @@ fn losses(run: &Path) -> Vec<f64> {
 
 fn weights(run: &Path) -> Vec<u8> {
     std::fs::read(run.join("checkpoint/generator.safetensors")).unwrap()
-}
-
-fn ok(output: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
 }
 
 #[test]
@@ -247,22 +226,10 @@ fn prediction_covers_whole_images_of_any_size() {
     // An image whose sides are not multiples of 16: a crop of a synthetic bright-field.
     let source = dataset().join("fields/field_000/brightfield.tif");
     let out = registry.dir.path().join("predictions");
-    let stdout = ok(&silico(
+    let extra = ["--tile", "16,48,48", "--overlap", "8,16,16", "--flips"];
+    let stdout = ok(&run_silico(
         &registry,
-        &[
-            "predict",
-            "--checkpoint",
-            run.to_str().unwrap(),
-            "--input",
-            source.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--tile",
-            "16,48,48",
-            "--overlap",
-            "8,16,16",
-            "--flips",
-        ],
+        &predict_args(&run, &source, &out, &extra),
     ));
     assert!(stdout.contains("nucleoli/brightfield.tif"), "{stdout}");
     let info = ok(&Command::new(silico_bin())
@@ -280,17 +247,9 @@ fn prediction_covers_whole_images_of_any_size() {
     );
 
     let manifest_out = registry.dir.path().join("manifest-predictions");
-    let stdout = ok(&silico(
+    let stdout = ok(&run_silico(
         &registry,
-        &[
-            "predict",
-            "--checkpoint",
-            run.to_str().unwrap(),
-            "--input",
-            dataset().to_str().unwrap(),
-            "--out",
-            manifest_out.to_str().unwrap(),
-        ],
+        &predict_args(&run, dataset(), &manifest_out, &[]),
     ));
     assert_eq!(stdout.lines().count(), 3, "one line per field: {stdout}");
     assert!(
@@ -312,21 +271,10 @@ fn tiles_blend_without_seams() {
     let image = dataset().join("fields/field_000/brightfield.tif");
     let predict = |name: &str, tile: &str, overlap: &str| {
         let out = registry.dir.path().join(name);
-        ok(&silico(
+        let extra = ["--tile", tile, "--overlap", overlap];
+        ok(&run_silico(
             &registry,
-            &[
-                "predict",
-                "--checkpoint",
-                run.to_str().unwrap(),
-                "--input",
-                image.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "--tile",
-                tile,
-                "--overlap",
-                overlap,
-            ],
+            &predict_args(&run, &image, &out, &extra),
         ));
         silico_imaging::tiff::read_volume(&out.join("nucleoli/brightfield.tif"))
             .unwrap()

@@ -3,7 +3,10 @@
 
 #![allow(dead_code)] // each test crate uses its own part
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
 
 /// The `silico` binary under test.
 pub fn silico_bin() -> &'static Path {
@@ -75,4 +78,46 @@ pub fn component(text: &str) -> silico::registry::ComponentRef {
         .unwrap()
         .to_string();
     silico::registry::ComponentRef { component, config }
+}
+
+/// Runs `silico ARGS --threads 1 --registry REGISTRY`. One libtorch thread per process: the test
+/// harness runs several at once, and a single thread makes each run deterministic.
+pub fn run_silico(registry: &ScratchRegistry, args: &[&str]) -> Output {
+    Command::new(silico_bin())
+        .args(args)
+        .args(["--threads", "1", "--registry"])
+        .arg(&registry.path)
+        .output()
+        .unwrap()
+}
+
+/// The standard output of a run that must succeed.
+pub fn ok(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The arguments of `silico predict` for one checkpoint, input and output folder, then `extra`.
+pub fn predict_args<'a>(
+    checkpoint: &'a Path,
+    input: &'a Path,
+    out: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "predict",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    args
 }
