@@ -2,6 +2,10 @@
 
   check_pytorch.py random-weights --component unet3d --config '{"depth": 2}' --seed 5 --out W.safetensors
       PyTorch-initialised weights (and randomised BatchNorm statistics) for silico to import.
+  check_pytorch.py compare-tensors --component patchgan3d --config '{...}' --weights W.safetensors \
+        --tensors T.safetensors [--tolerance 1e-4]
+      Runs the twin in eval mode on the tensor `input` of T and compares with its tensor `output`
+      (what silico computed), for networks that do not map an image to an image.
   check_pytorch.py compare --component unet3d --config '{...}' --weights W.safetensors \
         --input brightfield.tif --prediction silico_prediction.tif [--tolerance 1e-4]
       Runs the twin in eval mode on the input, prepared as silico prepares it (z-score of the
@@ -58,10 +62,22 @@ def compare(args):
         sys.exit(1)
 
 
+def compare_tensors(args):
+    net = twin(args)
+    net.load_state_dict(load_file(args.weights), strict=True)
+    tensors = load_file(args.tensors)
+    with torch.no_grad():
+        out = net(tensors["input"])
+    difference = float((out - tensors["output"]).abs().max())
+    print(f"max abs difference {difference:.3e} over {out.numel()} values of shape {tuple(out.shape)}")
+    if difference > args.tolerance:
+        sys.exit(1)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ["random-weights", "compare"]:
+    for name in ["random-weights", "compare", "compare-tensors"]:
         p = sub.add_parser(name)
         p.add_argument("--component", required=True)
         p.add_argument("--config", default="{}")
@@ -70,8 +86,11 @@ def main():
     for flag in ["--weights", "--input", "--prediction"]:
         sub.choices["compare"].add_argument(flag, required=True)
     sub.choices["compare"].add_argument("--tolerance", type=float, default=1e-4)
+    for flag in ["--weights", "--tensors"]:
+        sub.choices["compare-tensors"].add_argument(flag, required=True)
+    sub.choices["compare-tensors"].add_argument("--tolerance", type=float, default=1e-4)
     args = parser.parse_args()
-    {"random-weights": random_weights, "compare": compare}[args.command](args)
+    {"random-weights": random_weights, "compare": compare, "compare-tensors": compare_tensors}[args.command](args)
 
 
 if __name__ == "__main__":

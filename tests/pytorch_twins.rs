@@ -175,3 +175,55 @@ fn unet3d_matches_pytorch_fnet_both_ways() {
 fn r2unet3d_matches_its_pytorch_twin_both_ways() {
     twins_agree("r2unet", "r2unet3d", R2UNET_CONFIG);
 }
+
+#[test]
+fn patchgan3d_matches_its_pytorch_twin() {
+    let registry = scratch_registry("[plugins]\npatchgan3d = \"{patchgan3d}\"\n");
+    let root = registry.dir.path();
+    let config = r#"{"base_channels": 4, "layers": 3}"#;
+    let weights = root.join("torch.safetensors");
+    reference(&[
+        "random-weights",
+        "--component",
+        "patchgan3d",
+        "--config",
+        config,
+        "--seed",
+        "3",
+        "--out",
+        weights.to_str().unwrap(),
+    ]);
+    let plugins = silico::Plugins::load(&silico::Registry::load(&registry.path).unwrap()).unwrap();
+    let spec = silico_plugin_api::NetworkSpec {
+        in_channels: 2,
+        out_channels: 1,
+    };
+    let table = common::component("component = \"patchgan3d\"\nbase_channels = 4\nlayers = 3");
+    let mut discriminator = plugins
+        .build_network(
+            silico_plugin_api::ComponentKind::Discriminator,
+            &table,
+            spec,
+        )
+        .unwrap();
+    discriminator
+        .load_state(&silico::checkpoint::read_tensors(&weights).unwrap())
+        .unwrap();
+    tch::manual_seed(11);
+    let input = tch::Tensor::randn([2, 2, 16, 24, 32], (tch::Kind::Float, tch::Device::Cpu));
+    let output = tch::no_grad(|| discriminator.forward_t(&input, false)).unwrap();
+    assert_eq!(output.size(), vec![2, 1, 2, 3, 4], "one logit per 8³ patch");
+    let tensors = root.join("tensors.safetensors");
+    tch::Tensor::write_safetensors(&[("input", &input), ("output", &output)], &tensors).unwrap();
+    reference(&[
+        "compare-tensors",
+        "--component",
+        "patchgan3d",
+        "--config",
+        config,
+        "--weights",
+        weights.to_str().unwrap(),
+        "--tensors",
+        tensors.to_str().unwrap(),
+    ]);
+}
