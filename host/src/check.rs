@@ -1,9 +1,8 @@
 //! `silico check`: build every model of a registry and push one tiny batch through it, forward
 //! and backward, so that a broken plugin or registry entry shows up before a long run.
 
-use crate::{model::Model, plugins::Plugins, registry::Registry};
+use crate::{model::Model, optim::Adam, plugins::Plugins, registry::Registry, train::step};
 use anyhow::{bail, Result};
-use silico_plugin_api::{names, LossInputs};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -65,72 +64,60 @@ fn check_gradients(label: &str, parameters: &[Tensor]) -> Result<()> {
     Ok(())
 }
 
+/// One training step of the model, as `silico train` takes it, on random data; then every
+/// parameter's gradient is checked.
 fn check_model(model: &mut Model, device: Device) -> Result<String> {
     let started = Instant::now();
     tch::manual_seed(0);
     model.generator.set_device(device)?;
-    let signal = Tensor::randn(CHECK_SHAPE, (Kind::Float, device));
-    let target = Tensor::randn(CHECK_SHAPE, (Kind::Float, device));
-    let prediction = model.generator.forward_t(&signal, true)?;
-    if prediction.size() != target.size() {
-        bail!(
-            "{} maps {:?} to {:?}, expected {:?}",
-            model.generator.label(),
-            signal.size(),
-            prediction.size(),
-            target.size()
-        );
-    }
-    let mut inputs = LossInputs::new(0)
-        .with(names::SIGNAL, &signal)
-        .with(names::PREDICTION, &prediction)
-        .with(names::TARGET, &target);
     if let Some(discriminator) = &mut model.discriminator {
         discriminator.set_device(device)?;
-        let fake = discriminator.forward_t(&Tensor::cat(&[&signal, &prediction], 1), true)?;
-        let real = discriminator.forward_t(&Tensor::cat(&[&signal, &target], 1), true)?;
-        inputs = inputs
-            .with(names::DISC_FAKE, &fake)
-            .with(names::DISC_REAL, &real);
     }
+    let signal = Tensor::randn(CHECK_SHAPE, (Kind::Float, device));
+    let target = Tensor::randn(CHECK_SHAPE, (Kind::Float, device));
+    let (lr, betas) = (model.train.lr, model.train.betas);
     let generator_parameters = model.generator.parameters()?;
-    let objective = model.generator_objective(&inputs)?;
-    objective.total.f_backward()?;
+    let discriminator_parameters = model
+        .discriminator
+        .as_ref()
+        .map(|d| d.parameters())
+        .transpose()?;
+    let mut optimizer_g = Adam::new(
+        generator_parameters
+            .iter()
+            .map(Tensor::shallow_clone)
+            .collect(),
+        lr,
+        betas,
+    );
+    let mut optimizer_d = discriminator_parameters
+        .as_ref()
+        .map(|ps| Adam::new(ps.iter().map(Tensor::shallow_clone).collect(), lr, betas));
+    let losses = step(
+        model,
+        &mut optimizer_g,
+        optimizer_d.as_mut(),
+        &signal,
+        &target,
+        0,
+    )?;
     check_gradients(model.generator.label(), &generator_parameters)?;
     let mut summary = format!(
         "{} ({} parameters)",
         model.generator.label(),
         parameter_count(&generator_parameters)
     );
-    if let Some(discriminator) = &model.discriminator {
-        let detached = prediction.detach();
-        let fake = discriminator.forward_t(&Tensor::cat(&[&signal, &detached], 1), true)?;
-        let real = discriminator.forward_t(&Tensor::cat(&[&signal, &target], 1), true)?;
-        let inputs = LossInputs::new(0)
-            .with(names::SIGNAL, &signal)
-            .with(names::PREDICTION, &detached)
-            .with(names::TARGET, &target)
-            .with(names::DISC_FAKE, &fake)
-            .with(names::DISC_REAL, &real);
-        let parameters = discriminator.parameters()?;
-        match model.discriminator_objective(&inputs)? {
-            Some(objective) => {
-                objective.total.f_backward()?;
-                check_gradients(discriminator.label(), &parameters)?;
-            }
-            None => bail!(
-                "{} has no adversarial loss term to train it; add one to `losses`",
-                discriminator.label()
-            ),
-        }
+    if let (Some(discriminator), Some(parameters)) =
+        (&model.discriminator, &discriminator_parameters)
+    {
+        check_gradients(discriminator.label(), parameters)?;
         summary += &format!(
             ", {} ({} parameters)",
             discriminator.label(),
-            parameter_count(&parameters)
+            parameter_count(parameters)
         );
     }
-    let terms: Vec<String> = objective
-        .terms
+    let terms: Vec<String> = losses
         .iter()
         .map(|(name, value)| format!("{name} {value:.4}"))
         .collect();

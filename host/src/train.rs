@@ -280,6 +280,15 @@ pub(crate) fn step(
     iteration: u64,
 ) -> Result<Vec<(String, f64)>> {
     let prediction = model.generator.forward_t(signal, true)?;
+    if prediction.size() != target.size() {
+        bail!(
+            "{} maps {:?} to {:?}, expected {:?}",
+            model.generator.label(),
+            signal.size(),
+            prediction.size(),
+            target.size()
+        );
+    }
     let mut inputs = LossInputs::new(iteration)
         .with(names::SIGNAL, signal)
         .with(names::PREDICTION, &prediction)
