@@ -73,6 +73,26 @@ fn predict(registry: &ScratchRegistry, run: &Path, image: &Path, out: &Path) -> 
     out.join("nucleoli/brightfield.tif")
 }
 
+/// PyTorch's twin with `weights`, run on `image`, agrees with silico's `prediction` to 1e-4.
+fn compare(component: &str, config: &str, weights: &Path, image: &Path, prediction: &Path) {
+    let printed = reference(&[
+        "compare",
+        "--component",
+        component,
+        "--config",
+        config,
+        "--weights",
+        weights.to_str().unwrap(),
+        "--input",
+        image.to_str().unwrap(),
+        "--prediction",
+        prediction.to_str().unwrap(),
+        "--tolerance",
+        "1e-4",
+    ]);
+    assert!(String::from_utf8_lossy(&printed.stdout).starts_with("max abs difference"));
+}
+
 fn twins_agree(model: &str, component: &str, config: &str) {
     let registry = scratch_registry(TWINS);
     let root = registry.dir.path();
@@ -97,22 +117,7 @@ fn twins_agree(model: &str, component: &str, config: &str) {
     ));
     let prediction = predict(&registry, &run, &image, &root.join("silico-predictions"));
     let weights = run.join("checkpoint/generator.safetensors");
-    let printed = reference(&[
-        "compare",
-        "--component",
-        component,
-        "--config",
-        config,
-        "--weights",
-        weights.to_str().unwrap(),
-        "--input",
-        image.to_str().unwrap(),
-        "--prediction",
-        prediction.to_str().unwrap(),
-        "--tolerance",
-        "1e-4",
-    ]);
-    assert!(String::from_utf8_lossy(&printed.stdout).starts_with("max abs difference"));
+    compare(component, config, &weights, &image, &prediction);
 
     // PyTorch → silico: weights initialised by PyTorch, imported, predicted by silico.
     let torch_weights = root.join("torch.safetensors");
@@ -149,21 +154,7 @@ fn twins_agree(model: &str, component: &str, config: &str) {
         &image,
         &root.join("imported-predictions"),
     );
-    reference(&[
-        "compare",
-        "--component",
-        component,
-        "--config",
-        config,
-        "--weights",
-        torch_weights.to_str().unwrap(),
-        "--input",
-        image.to_str().unwrap(),
-        "--prediction",
-        prediction.to_str().unwrap(),
-        "--tolerance",
-        "1e-4",
-    ]);
+    compare(component, config, &torch_weights, &image, &prediction);
 }
 
 #[test]
