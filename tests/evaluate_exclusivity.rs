@@ -43,7 +43,7 @@ fn report_streams_the_images_and_writes_json_csv_and_a_heat_map() {
     two_structures(&predictions);
     // An output folder inside the predictions folder is not taken for a structure.
     let out = predictions.join("evaluation");
-    let report = exclusivity_report(&plugins, &predictions, &out).unwrap();
+    let report = exclusivity_report(&plugins, &predictions, None, &out).unwrap();
 
     assert_eq!(report.structures, ["dna", "er"]);
     let images: Vec<(&str, f64)> = report
@@ -117,7 +117,7 @@ fn mismatched_prediction_sets_fail_in_one_line_naming_the_file() {
         prepare(&predictions);
         let message = format!(
             "{:#}",
-            exclusivity_report(&plugins, &predictions, &dir.path().join("out")).unwrap_err()
+            exclusivity_report(&plugins, &predictions, None, &dir.path().join("out")).unwrap_err()
         );
         message.replace(&predictions.display().to_string(), "P")
     };
@@ -139,4 +139,54 @@ fn mismatched_prediction_sets_fail_in_one_line_naming_the_file() {
     );
     assert!(error(&|p| std::fs::remove_dir_all(p).unwrap())
         .starts_with("cannot read the predictions folder P (one folder of TIFFs per structure): "));
+}
+
+#[test]
+fn masks_restrict_each_image_to_its_counted_voxels() {
+    let plugins = plugins();
+    let dir = tempfile::tempdir().unwrap();
+    let predictions = dir.path().join("predictions");
+    two_structures(&predictions);
+    // cell_01 keeps only its second voxel (er highest, gap 3); cell_02 keeps both (dna, gaps 2).
+    write_prediction(
+        &dir.path().join("masks/cell_01/cells.tif"),
+        [1, 1, 2],
+        &[0.0, 7.0],
+    );
+    write_prediction(
+        &dir.path().join("masks/cell_02/cells.tif"),
+        [1, 2, 1],
+        &[1.0, 1.0],
+    );
+    let template = format!("{}/masks/{{image}}/cells.tif", dir.path().display());
+    let report = exclusivity_report(
+        &plugins,
+        &predictions,
+        Some(&template),
+        &dir.path().join("out"),
+    )
+    .unwrap();
+    assert_eq!((report.overall, report.voxels), (7.0 / 3.0, 3));
+    assert_eq!(report.highest_voxels, [2, 1]);
+
+    std::fs::remove_file(dir.path().join("masks/cell_02/cells.tif")).unwrap();
+    let err = exclusivity_report(
+        &plugins,
+        &predictions,
+        Some(&template),
+        &dir.path().join("out"),
+    )
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("the mask of image cell_02.tif"),
+        "{err:#}"
+    );
+    let err = exclusivity_report(
+        &plugins,
+        &predictions,
+        Some("masks.tif"),
+        &dir.path().join("out"),
+    )
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("put {image} where"), "{err:#}");
 }

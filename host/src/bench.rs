@@ -2,7 +2,9 @@
 //! batch and patch size, the number `python/bench_train.py` measures for the same network in
 //! PyTorch (`scripts/bench` runs both and prints the ratios).
 
-use crate::{model::Model, optim::Adam, plugins::Plugins, registry::Registry, train::step};
+use crate::{
+    data::Batch, model::Model, optim::Adam, plugins::Plugins, registry::Registry, train::step,
+};
 use anyhow::Result;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -36,15 +38,17 @@ pub fn bench_training(
     };
     let [z, y, x] = settings.patch;
     let shape = [settings.batch as i64, 1, z, y, x];
-    let signal = Tensor::randn(shape, (Kind::Float, device));
-    let target = Tensor::randn(shape, (Kind::Float, device));
+    let batch = Batch {
+        signal: Tensor::randn(shape, (Kind::Float, device)),
+        target: Tensor::randn(shape, (Kind::Float, device)),
+        others: None,
+    };
     let mut run = |iteration: u64| {
         step(
             &mut model,
             &mut optimizer_g,
             optimizer_d.as_mut(),
-            &signal,
-            &target,
+            &batch,
             iteration,
         )
     };

@@ -1,7 +1,9 @@
 //! `silico check`: build every model of a registry and push one tiny batch through it, forward
 //! and backward, so that a broken plugin or registry entry shows up before a long run.
 
-use crate::{model::Model, optim::Adam, plugins::Plugins, registry::Registry, train::step};
+use crate::{
+    data::Batch, model::Model, optim::Adam, plugins::Plugins, registry::Registry, train::step,
+};
 use anyhow::{bail, Result};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -73,8 +75,12 @@ fn check_model(model: &mut Model, device: Device) -> Result<String> {
     if let Some(discriminator) = &mut model.discriminator {
         discriminator.set_device(device)?;
     }
-    let signal = Tensor::randn(CHECK_SHAPE, (Kind::Float, device));
-    let target = Tensor::randn(CHECK_SHAPE, (Kind::Float, device));
+    // `others` too, so that a model with the exclusivity term is checked like any other.
+    let batch = Batch {
+        signal: Tensor::randn(CHECK_SHAPE, (Kind::Float, device)),
+        target: Tensor::randn(CHECK_SHAPE, (Kind::Float, device)),
+        others: Some(Tensor::randn(CHECK_SHAPE, (Kind::Float, device))),
+    };
     let (lr, betas) = (model.train.lr, model.train.betas);
     let generator_parameters = model.generator.parameters()?;
     let discriminator_parameters = model
@@ -93,14 +99,7 @@ fn check_model(model: &mut Model, device: Device) -> Result<String> {
     let mut optimizer_d = discriminator_parameters
         .as_ref()
         .map(|ps| Adam::new(ps.iter().map(Tensor::shallow_clone).collect(), lr, betas));
-    let losses = step(
-        model,
-        &mut optimizer_g,
-        optimizer_d.as_mut(),
-        &signal,
-        &target,
-        0,
-    )?;
+    let losses = step(model, &mut optimizer_g, optimizer_d.as_mut(), &batch, 0)?;
     check_gradients(model.generator.label(), &generator_parameters)?;
     let mut summary = format!(
         "{} ({} parameters)",

@@ -117,19 +117,15 @@ pub fn read_meta(dir: &Path) -> Result<(PathBuf, CheckpointMeta)> {
     Ok((found, file.meta))
 }
 
-/// Loads the networks' weights (and, for resuming, the optimizer state) into `model`.
+/// Loads the networks' weights and, for resuming, returns the optimizer state.
 pub fn load_into(dir: &Path, model: &mut Model) -> Result<OptimizerState> {
-    let generator = read_tensors(&dir.join(GENERATOR_FILE))?;
-    model
-        .generator
-        .load_state(&generator)
-        .with_context(|| dir.join(GENERATOR_FILE).display().to_string())?;
-    if let Some(discriminator) = &mut model.discriminator {
-        let path = dir.join(DISCRIMINATOR_FILE);
-        discriminator
-            .load_state(&read_tensors(&path)?)
-            .with_context(|| path.display().to_string())?;
+    if model.discriminator.is_some() && !dir.join(DISCRIMINATOR_FILE).exists() {
+        bail!(
+            "{}: missing; a checkpoint of an adversarial model holds its discriminator",
+            dir.join(DISCRIMINATOR_FILE).display()
+        );
     }
+    load_networks(dir, model)?;
     let text = std::fs::read_to_string(dir.join(META_FILE))?;
     let file: MetaFile = serde_json::from_str(&text)?;
     Ok(OptimizerState {
@@ -137,4 +133,22 @@ pub fn load_into(dir: &Path, model: &mut Model) -> Result<OptimizerState> {
         generator_steps: file.generator_steps,
         discriminator_steps: file.discriminator_steps,
     })
+}
+
+/// Loads the generator's weights and, where the checkpoint has one, the discriminator's (an
+/// imported checkpoint holds only a generator): the start of a fine-tuning run.
+pub fn load_networks(dir: &Path, model: &mut Model) -> Result<()> {
+    let dir = locate(dir).unwrap_or_else(|| dir.to_path_buf());
+    let path = dir.join(GENERATOR_FILE);
+    model
+        .generator
+        .load_state(&read_tensors(&path)?)
+        .with_context(|| path.display().to_string())?;
+    let path = dir.join(DISCRIMINATOR_FILE);
+    if let (Some(discriminator), true) = (&mut model.discriminator, path.exists()) {
+        discriminator
+            .load_state(&read_tensors(&path)?)
+            .with_context(|| path.display().to_string())?;
+    }
+    Ok(())
 }

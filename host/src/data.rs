@@ -1,8 +1,12 @@
 //! Training data as tensors: a manifest's training rows, loaded and z-scored once, cut into
 //! seeded random patches (silico-imaging's sampler, after pytorch_fnet).
 
-use anyhow::{Context, Result};
-use silico_imaging::dataset::{LoadOptions, Manifest, PatchSampler, SplitSpec};
+use crate::predict::image_names;
+use anyhow::{bail, Context, Result};
+use silico_imaging::{
+    dataset::{crop, LoadOptions, Manifest, PatchSampler, SplitSpec},
+    tiff, Volume,
+};
 use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
 
@@ -31,14 +35,33 @@ pub fn load_options() -> LoadOptions {
     LoadOptions::default()
 }
 
+/// One training batch, each tensor (N, 1, Z, Y, X).
+pub struct Batch {
+    pub signal: Tensor,
+    pub target: Tensor,
+    /// The voxel-wise maximum of the other structures' predictions, where the run has them.
+    pub others: Option<Tensor>,
+}
+
 pub struct TrainingData {
     sampler: PatchSampler,
+    /// Per training image, the voxel-wise maximum of the other structures' predictions of it.
+    others: Option<Vec<Volume>>,
     patch: [i64; 3],
     seed: u64,
 }
 
 impl TrainingData {
-    pub fn open(data: &Path, structure: &str, patch: [i64; 3], seed: u64) -> Result<Self> {
+    /// The training rows of `structure`'s manifest under `data`. With `others` (folders of
+    /// `silico predict` output, one per other structure), each patch also carries the same crop
+    /// of those structures' predictions of its image, for the exclusivity loss.
+    pub fn open(
+        data: &Path,
+        structure: &str,
+        patch: [i64; 3],
+        seed: u64,
+        others: &[PathBuf],
+    ) -> Result<Self> {
         let csv = manifest_path(data, structure);
         let manifest = Manifest::load(&csv).with_context(|| {
             format!("no training data for `{structure}`; pass --data with a folder holding {structure}.csv or a manifest CSV")
@@ -46,31 +69,98 @@ impl TrainingData {
         manifest.check_files()?;
         let rows = manifest.split(split_spec(&manifest), seed)?;
         let pairs = manifest.load_rows(&rows.train, load_options())?;
+        let others = if others.is_empty() {
+            None
+        } else {
+            let names = image_names(
+                &manifest
+                    .rows
+                    .iter()
+                    .map(|r| r.signal.path.clone())
+                    .collect::<Vec<_>>(),
+            );
+            let mut maxima = Vec::with_capacity(pairs.len());
+            for pair in &pairs {
+                let row = manifest
+                    .rows
+                    .iter()
+                    .position(|r| r.line == pair.line)
+                    .expect("a loaded pair comes from a manifest row");
+                maxima.push(others_maximum(
+                    others,
+                    &names[row],
+                    pair.signal.spatial_shape(),
+                )?);
+            }
+            Some(maxima)
+        };
         let sampler = PatchSampler::new(pairs, patch.map(|n| n as usize), seed)
             .with_context(|| format!("{}: training patches {patch:?}", csv.display()))?;
         Ok(Self {
             sampler,
+            others,
             patch,
             seed,
         })
     }
 
-    /// The batch of `iteration`, (N, 1, Z, Y, X) signal and target: the same for the same seed
-    /// and iteration, whatever ran before.
-    pub fn batch(
-        &mut self,
-        iteration: u64,
-        size: usize,
-        device: Device,
-    ) -> Result<(Tensor, Tensor)> {
+    /// The batch of `iteration`: the same for the same seed and iteration, whatever ran before.
+    pub fn batch(&mut self, iteration: u64, size: usize, device: Device) -> Result<Batch> {
         self.sampler.reseed(self.seed, iteration);
-        let (signal, target) = self.sampler.sample_batch(size);
+        let patch = self.patch.map(|n| n as usize);
+        let len: usize = patch.iter().product();
+        let mut signal = Vec::with_capacity(size * len);
+        let mut target = Vec::with_capacity(size * len);
+        let mut others = self.others.as_ref().map(|_| Vec::with_capacity(size * len));
+        for _ in 0..size {
+            let p = self.sampler.sample();
+            signal.extend_from_slice(&p.signal);
+            target.extend_from_slice(&p.target);
+            if let (Some(buffer), Some(maxima)) = (&mut others, &self.others) {
+                buffer.extend(crop(&maxima[p.source], p.origin, patch));
+            }
+        }
         let shape = [size as i64, 1, self.patch[0], self.patch[1], self.patch[2]];
         let tensor = |values: &[f32]| -> Result<Tensor> {
             Ok(Tensor::from_slice(values)
                 .f_view(shape)?
                 .f_to_device(device)?)
         };
-        Ok((tensor(&signal)?, tensor(&target)?))
+        Ok(Batch {
+            signal: tensor(&signal)?,
+            target: tensor(&target)?,
+            others: others.as_deref().map(tensor).transpose()?,
+        })
     }
+}
+
+/// The voxel-wise maximum over `folders` of each one's `<image>.tif`, which must be `shape`.
+fn others_maximum(folders: &[PathBuf], image: &str, shape: [usize; 3]) -> Result<Volume> {
+    let mut maximum: Option<Volume> = None;
+    for folder in folders {
+        let path = folder.join(format!("{image}.tif"));
+        if !path.exists() {
+            bail!(
+                "{}: missing; retraining needs every structure's prediction of each training image (predict all rows of every manifest, which must list the same bright-field images)",
+                path.display()
+            );
+        }
+        let volume = tiff::read_volume(&path)?;
+        if volume.shape != [1, shape[0], shape[1], shape[2]] {
+            bail!(
+                "{}: shape {:?} (C, Z, Y, X), but its bright-field image is (Z, Y, X) {shape:?}",
+                path.display(),
+                volume.shape
+            );
+        }
+        match &mut maximum {
+            None => maximum = Some(volume),
+            Some(m) => {
+                for (a, b) in m.data.iter_mut().zip(&volume.data) {
+                    *a = a.max(*b);
+                }
+            }
+        }
+    }
+    maximum.context("no other structures' predictions were given")
 }

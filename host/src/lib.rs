@@ -16,6 +16,7 @@ pub mod optim;
 pub mod plugins;
 pub mod predict;
 pub mod registry;
+pub mod retrain;
 pub mod train;
 
 mod device;

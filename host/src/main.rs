@@ -1,6 +1,6 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use silico::{check, parse_device, predict, train, Plugins, Registry};
+use silico::{check, parse_device, predict, retrain, train, Plugins, Registry};
 use silico_imaging::synth::{self, Recipe};
 use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
 
@@ -116,6 +116,38 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Retrain every structure's model in turn for organelle exclusivity (Sun et al. 2022,
+    /// Section 2.4): each with its loss plus p times the exclusivity term, for each p of the
+    /// registry's `retrain` table, keeping the p with the best overall exclusivity / MSE.
+    /// Writes Table 1, the trajectory (Fig. 5) and MSE against exclusivity (Fig. 6) under
+    /// OUT/report.
+    #[command(
+        after_help = "Example:\n  silico retrain --model unet-tiny --data data/synth --initial runs/unet-tiny --out retrain/unet-tiny"
+    )]
+    Retrain {
+        #[arg(long)]
+        model: String,
+        /// A folder holding `<structure>.csv` for every structure (as `silico synth` writes).
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// A folder of run folders named after their structures (`silico train --out
+        /// INITIAL/<structure>`), all of --model.
+        #[arg(long, value_name = "DIR")]
+        initial: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Use only these structures [default: every run folder in --initial].
+        #[arg(long = "structure", value_name = "NAME")]
+        structures: Vec<String>,
+        /// Iterations per retraining run [default: the registry's `retrain.iterations`].
+        #[arg(long)]
+        iterations: Option<u64>,
+        /// Continue an interrupted retraining in --out.
+        #[arg(long)]
+        resume: bool,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// Evaluate predictions beyond pixel error.
     #[command(subcommand)]
     Evaluate(Evaluate),
@@ -134,10 +166,10 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// Tile size z,y,x (multiples of 16).
-        #[arg(long, value_delimiter = ',', default_values_t = [32, 128, 128])]
+        #[arg(long, value_delimiter = ',', default_values_t = predict::DEFAULT_TILE)]
         tile: Vec<i64>,
         /// Overlap of neighbouring tiles z,y,x.
-        #[arg(long, value_delimiter = ',', default_values_t = [16, 32, 32])]
+        #[arg(long, value_delimiter = ',', default_values_t = predict::DEFAULT_OVERLAP)]
         overlap: Vec<i64>,
         /// Average over flips in x and y (test-time augmentation).
         #[arg(long)]
@@ -162,6 +194,10 @@ enum Evaluate {
         /// One folder per structure, each with one TIFF per image (as `silico predict` writes).
         #[arg(long, value_name = "DIR")]
         predictions: PathBuf,
+        /// Count only the non-zero voxels of each image's mask: a path with {image} for the
+        /// image's name, e.g. data/fields/{image}/labels/cells.tif (inside cells).
+        #[arg(long, value_name = "PATH")]
+        masks: Option<String>,
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
@@ -272,6 +308,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let out =
                 out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{model}-{structure}")));
             let request = train::TrainRequest {
+                definition: registry.model_table(&model)?.clone(),
                 model,
                 structure,
                 data,
@@ -279,10 +316,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 iterations,
                 device: parse_device(&device)?,
                 resume,
+                init: None,
+                others: Vec::new(),
                 progress: std::io::stderr().is_terminal(),
             };
             let stop = train::StopSignal::on_ctrl_c()?;
-            let outcome = train::train(&registry, &plugins, &request, &stop)?;
+            let outcome = train::train(&plugins, &request, &stop)?;
             let losses: Vec<String> = outcome
                 .last_losses
                 .iter()
@@ -339,9 +378,52 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 dir.display()
             );
         }
-        Command::Evaluate(Evaluate::Exclusivity { predictions, out }) => {
+        Command::Retrain {
+            model,
+            data,
+            initial,
+            out,
+            structures,
+            iterations,
+            resume,
+            device,
+        } => {
+            let (registry, plugins) = load_registry(cli.registry)?;
+            let request = retrain::RetrainRequest {
+                model,
+                data,
+                initial,
+                out,
+                structures,
+                iterations,
+                resume,
+                device: parse_device(&device)?,
+                progress: std::io::stderr().is_terminal(),
+            };
+            let stop = train::StopSignal::on_ctrl_c()?;
+            let outcome = retrain::retrain(&registry, &plugins, &request, &stop)?;
+            if outcome.interrupted {
+                eprintln!(
+                    "interrupted; progress saved in {}; continue with the same command and --resume",
+                    request.out.display()
+                );
+                return Ok(ExitCode::from(130));
+            }
+            print!("{}", retrain::summary(&outcome.state));
+            println!("wrote {}", request.out.join("report").display());
+        }
+        Command::Evaluate(Evaluate::Exclusivity {
+            predictions,
+            masks,
+            out,
+        }) => {
             let (_, plugins) = load_registry(cli.registry)?;
-            let report = silico::evaluate::exclusivity_report(&plugins, &predictions, &out)?;
+            let report = silico::evaluate::exclusivity_report(
+                &plugins,
+                &predictions,
+                masks.as_deref(),
+                &out,
+            )?;
             println!(
                 "overall exclusivity {:.4} over {} voxels of {} images (means over all voxels of all images)",
                 report.overall,
@@ -371,7 +453,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 tile: xyz(&tile, "tile")?,
                 overlap: xyz(&overlap, "overlap")?,
                 flips,
-                test_only,
+                rows: if test_only {
+                    predict::Rows::Test
+                } else {
+                    predict::Rows::All
+                },
                 device: parse_device(&device)?,
             };
             for p in predict::predict(&plugins, &request)? {

@@ -24,6 +24,10 @@ use std::{
 };
 use tch::{Device, Kind, Tensor};
 
+/// Tile size and overlap (z, y, x) unless asked otherwise.
+pub const DEFAULT_TILE: [i64; 3] = [32, 128, 128];
+pub const DEFAULT_OVERLAP: [i64; 3] = [16, 32, 32];
+
 /// Tile sides are rounded to multiples of this.
 const MULTIPLE: i64 = 16;
 
@@ -39,9 +43,17 @@ pub struct PredictRequest {
     pub overlap: [i64; 3],
     /// Average over flips in x and y.
     pub flips: bool,
-    /// Which rows of a manifest: all, or only its test split.
-    pub test_only: bool,
+    /// Which rows of a manifest.
+    pub rows: Rows,
     pub device: Device,
+}
+
+/// Which rows of a manifest to predict; a split is the one the model was trained with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    All,
+    Train,
+    Test,
 }
 
 /// One predicted image.
@@ -51,6 +63,7 @@ pub struct Prediction {
     /// Pearson correlation and mean squared error against the target, when there is one.
     pub pearson: Option<f64>,
     pub mse: Option<f64>,
+    pub voxels: usize,
 }
 
 /// A loaded generator ready to predict.
@@ -233,7 +246,7 @@ fn agreement(prediction: &Tensor, target: &Tensor) -> (f64, f64) {
 
 /// Output names: each image's file stem, or its folder's name where stems repeat (as for
 /// `silico synth`'s `field_000/brightfield.tif`).
-fn image_names(paths: &[PathBuf]) -> Vec<String> {
+pub(crate) fn image_names(paths: &[PathBuf]) -> Vec<String> {
     let stem = |p: &PathBuf| {
         p.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -286,25 +299,26 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
                 .map(|r| r.signal.path.clone())
                 .collect::<Vec<_>>(),
         );
-        let test_lines: Option<HashSet<usize>> = if request.test_only {
-            // The split the model was trained with.
-            let split = manifest.split(
-                crate::data::split_spec(&manifest),
-                predictor.model.train.seed,
-            )?;
-            Some(split.test.iter().map(|r| r.line).collect())
-        } else {
-            None
+        let wanted: Option<HashSet<usize>> = match request.rows {
+            Rows::All => None,
+            split => {
+                let rows = manifest.split(
+                    crate::data::split_spec(&manifest),
+                    predictor.model.train.seed,
+                )?;
+                let rows = if split == Rows::Train {
+                    rows.train
+                } else {
+                    rows.test
+                };
+                Some(rows.iter().map(|r| r.line).collect())
+            }
         };
         let jobs: Vec<Job> = manifest
             .rows
             .iter()
             .zip(names)
-            .filter(|(r, _)| {
-                test_lines
-                    .as_ref()
-                    .is_none_or(|lines| lines.contains(&r.line))
-            })
+            .filter(|(r, _)| wanted.as_ref().is_none_or(|lines| lines.contains(&r.line)))
             .map(|(r, name)| {
                 (
                     name,
@@ -349,6 +363,7 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
             path,
             pearson,
             mse,
+            voxels: z * y * x,
         });
     }
     let mut csv = String::from("image,path,pearson_r,mse\n");

@@ -7,7 +7,7 @@
 
 use crate::{
     checkpoint::{self, CheckpointMeta, OptimizerState},
-    data::TrainingData,
+    data::{Batch, TrainingData},
     files,
     model::Model,
     optim::Adam,
@@ -30,6 +30,9 @@ use tch::{Device, Tensor};
 /// What `silico train` was asked to do.
 pub struct TrainRequest {
     pub model: String,
+    /// The model's definition: its registry table, or one derived from it (as retraining adds
+    /// the exclusivity term). Checkpoints carry it, so that prediction rebuilds the same model.
+    pub definition: toml::Table,
     pub structure: String,
     /// A folder with `<structure>.csv`, or a manifest CSV.
     pub data: PathBuf,
@@ -37,6 +40,11 @@ pub struct TrainRequest {
     pub iterations: Option<u64>,
     pub device: Device,
     pub resume: bool,
+    /// Start from this checkpoint's network weights (fine-tuning) instead of fresh ones.
+    pub init: Option<PathBuf>,
+    /// Folders of the other structures' predictions (`silico predict` output) whose voxel-wise
+    /// maximum reaches the loss terms as `others`; empty when the model needs none.
+    pub others: Vec<PathBuf>,
     /// Show a progress bar on stderr.
     pub progress: bool,
 }
@@ -89,13 +97,8 @@ pub fn checkpoint_dir(run: &Path) -> PathBuf {
     run.join(CHECKPOINT_DIR)
 }
 
-pub fn train(
-    registry: &Registry,
-    plugins: &Plugins,
-    request: &TrainRequest,
-    stop: &StopSignal,
-) -> Result<TrainOutcome> {
-    let spec: &ModelSpec = registry.model(&request.model)?;
+pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Result<TrainOutcome> {
+    let spec = ModelSpec::from_table(&request.model, &request.definition)?;
     let mut settings = spec.train.clone();
     if let Some(iterations) = request.iterations {
         settings.iterations = iterations;
@@ -105,10 +108,15 @@ pub fn train(
         &request.structure,
         settings.patch,
         settings.seed,
+        &request.others,
     )?;
     // Initial weights come from libtorch's generator: seed it first, so that runs repeat.
     tch::manual_seed(settings.seed as i64);
-    let mut model = Model::build(plugins, &request.model, spec, 1, 1)?;
+    let mut model = Model::build(plugins, &request.model, &spec, 1, 1)?;
+    if let Some(init) = &request.init {
+        checkpoint::load_networks(init, &mut model)
+            .with_context(|| format!("initial weights from {}", init.display()))?;
+    }
     model.generator.set_device(request.device)?;
     if let Some(d) = &mut model.discriminator {
         d.set_device(request.device)?;
@@ -116,7 +124,7 @@ pub fn train(
     let meta = CheckpointMeta {
         iteration: 0,
         model: request.model.clone(),
-        model_table: registry.model_tables[&request.model].to_string(),
+        model_table: request.definition.to_string(),
         structure: request.structure.clone(),
         in_channels: 1,
         out_channels: 1,
@@ -192,13 +200,12 @@ pub fn train(
             break;
         }
         tch::manual_seed(iteration_seed(settings.seed, iteration));
-        let (signal, target) = data.batch(iteration, settings.batch, request.device)?;
+        let batch = data.batch(iteration, settings.batch, request.device)?;
         let losses = step(
             &mut model,
             &mut optimizer_g,
             optimizer_d.as_mut(),
-            &signal,
-            &target,
+            &batch,
             iteration,
         )
         .with_context(|| {
@@ -275,10 +282,10 @@ pub(crate) fn step(
     model: &mut Model,
     optimizer_g: &mut Adam,
     optimizer_d: Option<&mut Adam>,
-    signal: &Tensor,
-    target: &Tensor,
+    batch: &Batch,
     iteration: u64,
 ) -> Result<Vec<(String, f64)>> {
+    let (signal, target) = (&batch.signal, &batch.target);
     let prediction = model.generator.forward_t(signal, true)?;
     if prediction.size() != target.size() {
         bail!(
@@ -293,6 +300,9 @@ pub(crate) fn step(
         .with(names::SIGNAL, signal)
         .with(names::PREDICTION, &prediction)
         .with(names::TARGET, target);
+    if let Some(others) = &batch.others {
+        inputs = inputs.with(names::OTHERS, others);
+    }
     if let Some(d) = &model.discriminator {
         let fake = d.forward_t(&Tensor::cat(&[signal, &prediction], 1), true)?;
         inputs = inputs.with(names::DISC_FAKE, &fake);

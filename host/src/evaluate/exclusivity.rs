@@ -9,17 +9,20 @@
 //! `organelle`, the `pairwise` matrix, per-image values), `exclusivity.csv` (the same table) and
 //! `exclusivity_pairwise.png` (a heat map of the pairwise matrix).
 
-use super::heatmap::{heatmap_png, HeatMap};
 use crate::{files::write_atomic, registry::ComponentRef, Plugins};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use silico_imaging::tiff::read_volume;
+use silico_plot::{heatmap_png, HeatMap};
 use silico_plugin_api::{MetricInputs, Volume};
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     fs,
     path::{Path, PathBuf},
 };
+
+/// Stands for the image's file stem in a mask path template.
+const MASK_IMAGE: &str = "{image}";
 
 /// The metric component that computes the measures.
 pub const EXCLUSIVITY_METRIC: &str = "exclusivity";
@@ -60,17 +63,62 @@ pub struct ExclusivityReport {
 pub fn exclusivity_report(
     plugins: &Plugins,
     predictions: &Path,
+    masks: Option<&str>,
     out: &Path,
 ) -> Result<ExclusivityReport> {
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let set = PredictionSet::scan(predictions, out)?;
+    let report = exclusivity(plugins, &structure_folders(predictions, out)?, masks)?;
+    write_report(&report, out)?;
+    Ok(report)
+}
+
+/// Writes `exclusivity.json`, `exclusivity.csv` and `exclusivity_pairwise.png` into `out`.
+pub fn write_report(report: &ExclusivityReport, out: &Path) -> Result<()> {
+    fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    write_atomic(&out.join("exclusivity.json"), json(report)?.as_bytes())?;
+    write_atomic(&out.join("exclusivity.csv"), csv(report).as_bytes())?;
+    let png = heatmap_png(&HeatMap {
+        title: "Pairwise exclusivity",
+        caption: "Row A, column B: mean of A - B over the voxels where A is highest",
+        labels: &report.structures,
+        values: &report.pairwise,
+    })?;
+    write_atomic(&out.join("exclusivity_pairwise.png"), &png)
+}
+
+/// The exclusivity of the predictions in `folders` (structure name → its folder of TIFFs, one
+/// per image, the same names in every folder), streamed one image at a time. `masks`, a path
+/// with `{image}` in place of the image's file stem, restricts each image to the non-zero voxels
+/// of its mask (e.g. `data/fields/{image}/labels/cells.tif` for `silico synth` data).
+pub fn exclusivity(
+    plugins: &Plugins,
+    folders: &[(String, PathBuf)],
+    masks: Option<&str>,
+) -> Result<ExclusivityReport> {
+    if let Some(template) = masks {
+        if !template.contains(MASK_IMAGE) {
+            bail!("--masks `{template}`: put {MASK_IMAGE} where the image name goes, e.g. masks/{MASK_IMAGE}.tif");
+        }
+    }
+    let set = PredictionSet::new(folders)?;
     let mut metric = plugins.build_metric(&ComponentRef {
         component: EXCLUSIVITY_METRIC.into(),
         config: toml::Table::new(),
     })?;
     let mut images = Vec::with_capacity(set.images.len());
     for image in &set.images {
-        let inputs = set.read_image(image)?;
+        let mut inputs = set.read_image(image)?;
+        if let Some(template) = masks {
+            let stem = image
+                .rsplit_once('.')
+                .map_or(image.as_str(), |(stem, _)| stem);
+            let path = PathBuf::from(template.replace(MASK_IMAGE, stem));
+            let mask = read_volume(&path)
+                .with_context(|| format!("the mask of image {image}: {}", path.display()))?;
+            let mask = Volume::new(mask.shape, mask.voxel_um, mask.data)
+                .with_context(|| path.display().to_string())?;
+            inputs = inputs.with("mask", mask);
+        }
         let values: HashMap<String, f64> = metric
             .update(&inputs)
             .with_context(|| format!("image {image}"))?
@@ -83,7 +131,7 @@ pub fn exclusivity_report(
         });
     }
     let values: HashMap<String, f64> = metric.finish()?.into_iter().collect();
-    let structures = set.structures;
+    let structures: Vec<String> = set.folders.iter().map(|(s, _)| s.clone()).collect();
     let organelle = structures
         .iter()
         .map(|a| value(&values, &format!("organelle/{a}")))
@@ -107,7 +155,7 @@ pub fn exclusivity_report(
                 .collect::<Result<_>>()
         })
         .collect::<Result<_>>()?;
-    let report = ExclusivityReport {
+    Ok(ExclusivityReport {
         overall: value(&values, "overall")?,
         voxels: value(&values, "voxels")? as u64,
         structures,
@@ -115,17 +163,7 @@ pub fn exclusivity_report(
         organelle,
         highest_voxels,
         pairwise,
-    };
-    write_atomic(&out.join("exclusivity.json"), json(&report)?.as_bytes())?;
-    write_atomic(&out.join("exclusivity.csv"), csv(&report).as_bytes())?;
-    let png = heatmap_png(&HeatMap {
-        title: "Pairwise exclusivity",
-        caption: "Row A, column B: mean of A - B over the voxels where A is highest",
-        labels: &report.structures,
-        values: &report.pairwise,
-    })?;
-    write_atomic(&out.join("exclusivity_pairwise.png"), &png)?;
-    Ok(report)
+    })
 }
 
 fn value(values: &HashMap<String, f64>, name: &str) -> Result<f64> {
@@ -137,56 +175,62 @@ fn value(values: &HashMap<String, f64>, name: &str) -> Result<f64> {
 
 /// The structure folders of a prediction set and the image file names they share.
 struct PredictionSet {
-    folder: PathBuf,
-    /// In name order.
-    structures: Vec<String>,
+    /// Structure name → folder, in name order.
+    folders: Vec<(String, PathBuf)>,
     /// In name order.
     images: Vec<String>,
 }
 
-impl PredictionSet {
-    /// Finds the structure folders (every visible sub-folder except `out`) and checks that they
-    /// hold the same TIFF names.
-    fn scan(folder: &Path, out: &Path) -> Result<Self> {
-        let entries = fs::read_dir(folder).with_context(|| {
-            format!(
-                "cannot read the predictions folder {} (one folder of TIFFs per structure)",
-                folder.display()
-            )
-        })?;
-        let out = fs::canonicalize(out).ok();
-        let mut structures = Vec::new();
-        for entry in entries {
-            let path = entry
-                .with_context(|| format!("cannot read {}", folder.display()))?
-                .path();
-            let Some(name) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .map(str::to_string)
-            else {
-                bail!(
-                    "{}: a structure folder's name must be UTF-8",
-                    path.display()
-                );
-            };
-            if !path.is_dir() || name.starts_with('.') || fs::canonicalize(&path).ok() == out {
-                continue;
-            }
-            structures.push(name);
-        }
-        structures.sort();
-        if structures.len() < 2 {
+/// The structure folders of `folder`: every visible sub-folder except `out`, in name order.
+fn structure_folders(folder: &Path, out: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let entries = fs::read_dir(folder).with_context(|| {
+        format!(
+            "cannot read the predictions folder {} (one folder of TIFFs per structure)",
+            folder.display()
+        )
+    })?;
+    let out = fs::canonicalize(out).ok();
+    let mut structures = Vec::new();
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("cannot read {}", folder.display()))?
+            .path();
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_string)
+        else {
             bail!(
+                "{}: a structure folder's name must be UTF-8",
+                path.display()
+            );
+        };
+        if !path.is_dir() || name.starts_with('.') || fs::canonicalize(&path).ok() == out {
+            continue;
+        }
+        structures.push((name, path));
+    }
+    structures.sort();
+    if structures.len() < 2 {
+        let names: Vec<&str> = structures.iter().map(|(s, _)| s.as_str()).collect();
+        bail!(
                 "{}: found {} structure folders ({}); exclusivity compares the predictions of at least 2 structures, one folder of TIFFs each",
                 folder.display(),
                 structures.len(),
-                structures.join(", ")
+                names.join(", ")
             );
-        }
+    }
+    Ok(structures)
+}
+
+impl PredictionSet {
+    /// Checks that the folders hold the same TIFF names.
+    fn new(folders: &[(String, PathBuf)]) -> Result<Self> {
+        let mut folders = folders.to_vec();
+        folders.sort();
         let mut first_images: Option<(PathBuf, BTreeSet<String>)> = None;
-        for structure in &structures {
-            let dir = folder.join(structure);
+        for (_, dir) in &folders {
+            let dir = dir.clone();
             let images = tiff_names(&dir)?;
             if images.is_empty() {
                 bail!("{}: holds no TIFF files", dir.display());
@@ -211,10 +255,11 @@ impl PredictionSet {
                 }
             }
         }
-        let (_, images) = first_images.expect("at least two structure folders were found");
+        let Some((_, images)) = first_images else {
+            bail!("no prediction folders to compare");
+        };
         Ok(PredictionSet {
-            folder: folder.to_path_buf(),
-            structures,
+            folders,
             images: images.into_iter().collect(),
         })
     }
@@ -224,8 +269,8 @@ impl PredictionSet {
     fn read_image(&self, image: &str) -> Result<MetricInputs> {
         let mut inputs = MetricInputs::default();
         let mut first: Option<(PathBuf, [usize; 4])> = None;
-        for structure in &self.structures {
-            let path = self.folder.join(structure).join(image);
+        for (structure, folder) in &self.folders {
+            let path = folder.join(image);
             let volume = read_volume(&path).with_context(|| path.display().to_string())?;
             if volume.shape[0] != 1 {
                 bail!(

@@ -2,6 +2,5 @@
 //! over the metric plugins that compute the measures.
 
 pub mod exclusivity;
-mod heatmap;
 
 pub use exclusivity::{exclusivity_report, ExclusivityReport, ImageExclusivity};

@@ -1,0 +1,863 @@
+//! `silico retrain`: greedy retraining for organelle exclusivity (Sun et al., Bioinformatics
+//! 2022, Sections 2.4 and 3.2, Eq. 1, Table 1, Figs. 5 and 6).
+//!
+//! Every structure's current model predicts every image. The structures are ranked by their
+//! organelle exclusivity on the test images and retrained one at a time in that order (the
+//! registry's `retrain.order`; decreasing by default, as Section 3.2 says): for each weight p of
+//! its list, the model is trained with its own loss plus `p ·` the exclusivity term against the
+//! voxel-wise maximum of the other structures' current predictions, fine-tuning the current
+//! model (the paper's U-Net) or from fresh weights (its Vox2Vox-RU). The p whose model gives the
+//! highest overall exclusivity / overall MSE on the test images is kept, that structure's
+//! predictions are replaced, and the next structure is retrained against them.
+//!
+//! Overall MSE is the mean over structures of each structure's MSE on its test images (z-scored
+//! intensities, voxel-weighted over images); exclusivity means are over all test voxels.
+//!
+//! `OUT/state.json` records every finished run and step, each written atomically, so an
+//! interrupted retraining resumes (`--resume`) with the run it stopped in.
+//!
+//! ```text
+//! OUT/state.json                            progress and every measurement
+//! OUT/predictions/{train,test}/<structure>/ the current models' predictions
+//! OUT/steps/<k>-<structure>/p<p>/           one retraining run: checkpoint, losses.csv, predictions
+//! OUT/report/                               table1.csv, trajectory.csv/.png, candidates.csv,
+//!                                           organelle_trajectory.csv, mse_vs_exclusivity.csv/.png,
+//!                                           exclusivity-before/, exclusivity-after/
+//! ```
+
+use crate::{
+    checkpoint,
+    evaluate::exclusivity::{exclusivity, write_report, ExclusivityReport},
+    files::{self, write_atomic},
+    plugins::Plugins,
+    predict::{self, PredictRequest, Rows},
+    registry::{ComponentRef, ModelSpec, Registry, RetrainOrder, RetrainSettings},
+    train::{self, checkpoint_dir, StopSignal, TrainRequest},
+};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use silico_plot::{Axis, Chart, LineChart, LineSeries, ScatterChart, ScatterSeries, Segment};
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+};
+use tch::Device;
+
+/// What `silico retrain` was asked to do.
+pub struct RetrainRequest {
+    pub model: String,
+    /// A folder holding `<structure>.csv` for every structure (as `silico synth` writes).
+    pub data: PathBuf,
+    /// A folder of run folders `<structure>/`, one per structure, trained with `model`.
+    pub initial: PathBuf,
+    pub out: PathBuf,
+    /// The structures to use; empty: every run folder in `initial`.
+    pub structures: Vec<String>,
+    /// Replaces the registry's `retrain.iterations`.
+    pub iterations: Option<u64>,
+    pub resume: bool,
+    pub device: Device,
+    pub progress: bool,
+}
+
+/// Exclusivity and MSE of one prediction set on the test images.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Measures {
+    pub overall_exclusivity: f64,
+    /// Mean over structures of each one's test MSE.
+    pub overall_mse: f64,
+    pub organelle_exclusivity: BTreeMap<String, f64>,
+    pub mse: BTreeMap<String, f64>,
+}
+
+impl Measures {
+    /// The selection criterion of Section 3.2.
+    pub fn ratio(&self) -> f64 {
+        self.overall_exclusivity / self.overall_mse
+    }
+}
+
+/// One retraining run of one structure with one p.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Index of the step (0-based) in the retraining order.
+    pub step: usize,
+    pub structure: String,
+    pub p: f64,
+    pub run: PathBuf,
+    pub measures: Measures,
+}
+
+/// A finished step: the structure retrained, the p kept, and the measures after it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Step {
+    pub structure: String,
+    pub p: f64,
+    pub run: PathBuf,
+    pub measures: Measures,
+}
+
+/// Everything a retraining has done so far; `state.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub model: String,
+    /// The model's registry table, as TOML, when the retraining began.
+    pub definition: String,
+    pub iterations: u64,
+    pub structures: Vec<String>,
+    /// The structures to retrain, in order, and those kept as they are.
+    pub order: Vec<String>,
+    pub skipped: Vec<String>,
+    /// Structure → the run folder of its current model.
+    pub current: BTreeMap<String, PathBuf>,
+    pub before: Measures,
+    pub candidates: Vec<Candidate>,
+    pub steps: Vec<Step>,
+}
+
+impl State {
+    pub fn after(&self) -> &Measures {
+        self.steps.last().map_or(&self.before, |s| &s.measures)
+    }
+}
+
+/// How a retraining ended.
+pub struct RetrainOutcome {
+    pub state: State,
+    pub interrupted: bool,
+}
+
+const STATE_FILE: &str = "state.json";
+
+pub fn retrain(
+    registry: &Registry,
+    plugins: &Plugins,
+    request: &RetrainRequest,
+    stop: &StopSignal,
+) -> Result<RetrainOutcome> {
+    let spec = registry.model(&request.model)?;
+    let Some(settings) = &spec.retrain else {
+        bail!(
+            "key `models.{}.retrain`: missing; add a `retrain` table to the model in {} to retrain it",
+            request.model,
+            registry.path.display()
+        );
+    };
+    let table = registry.model_table(&request.model)?;
+    let iterations = request.iterations.unwrap_or(settings.iterations);
+    let state_path = request.out.join(STATE_FILE);
+    let mut state = match (request.resume, state_path.exists()) {
+        (true, true) => resume_state(&state_path, request, table, iterations)?,
+        (true, false) => bail!(
+            "{}: nothing to resume (no {STATE_FILE}); drop --resume to start",
+            request.out.display()
+        ),
+        (false, true) => bail!(
+            "{} already holds a retraining; pass --resume to continue it, or choose another --out",
+            request.out.display()
+        ),
+        (false, false) => {
+            fs::create_dir_all(&request.out)
+                .with_context(|| format!("cannot create {}", request.out.display()))?;
+            let state = begin(plugins, request, table, settings, iterations)?;
+            save_state(&state_path, &state)?;
+            state
+        }
+    };
+
+    let retraining = Retraining {
+        plugins,
+        request,
+        table,
+        settings,
+        iterations,
+    };
+    for step in state.steps.len()..state.order.len() {
+        let structure = state.order[step].clone();
+        for &p in settings.p_values(&structure) {
+            if state.candidates.iter().any(|c| c.step == step && c.p == p) {
+                continue;
+            }
+            match retraining.candidate(&state, step, &structure, p, stop)? {
+                Some(candidate) => {
+                    state.candidates.push(candidate);
+                    save_state(&state_path, &state)?;
+                }
+                None => {
+                    return Ok(RetrainOutcome {
+                        state,
+                        interrupted: true,
+                    })
+                }
+            }
+        }
+        let best = state
+            .candidates
+            .iter()
+            .filter(|c| c.step == step)
+            .max_by(|a, b| a.measures.ratio().total_cmp(&b.measures.ratio()))
+            .expect("every step has at least one candidate")
+            .clone();
+        for split in ["train", "test"] {
+            let from = best.run.join("predictions").join(split).join(&structure);
+            let to = request.out.join("predictions").join(split).join(&structure);
+            files::replace_dir(&to, |tmp| copy_files(&from, tmp))?;
+        }
+        state.current.insert(structure.clone(), best.run.clone());
+        state.steps.push(Step {
+            structure,
+            p: best.p,
+            run: best.run,
+            measures: best.measures,
+        });
+        save_state(&state_path, &state)?;
+    }
+    write_outputs(plugins, &state, &request.out)?;
+    Ok(RetrainOutcome {
+        state,
+        interrupted: false,
+    })
+}
+
+/// The initial state: every structure's initial model predicts every image, and the set is
+/// measured and ranked.
+fn begin(
+    plugins: &Plugins,
+    request: &RetrainRequest,
+    table: &toml::Table,
+    settings: &RetrainSettings,
+    iterations: u64,
+) -> Result<State> {
+    let structures = initial_structures(request)?;
+    let mut current = BTreeMap::new();
+    let mut mse = BTreeMap::new();
+    for structure in &structures {
+        let run = request.initial.join(structure);
+        let (_, meta) = checkpoint::read_meta(&checkpoint_dir(&run))?;
+        if meta.model != request.model || meta.structure != *structure {
+            bail!(
+                "{}: holds model `{}` for `{}`; --initial must hold `{}` runs named after their structures",
+                run.display(),
+                meta.model,
+                meta.structure,
+                request.model
+            );
+        }
+        let test = predict_into(plugins, request, &run, &request.out.join("predictions"))?;
+        mse.insert(structure.clone(), test);
+        current.insert(structure.clone(), run);
+    }
+    let predictions = request.out.join("predictions").join("test");
+    let folders: Vec<(String, PathBuf)> = structures
+        .iter()
+        .map(|s| (s.clone(), predictions.join(s)))
+        .collect();
+    let report = exclusivity(plugins, &folders, None)?;
+    write_report(
+        &report,
+        &request.out.join("report").join("exclusivity-before"),
+    )?;
+    let before = measures(&report, mse);
+    let (order, skipped) = retraining_order(&before, settings);
+    if order.is_empty() {
+        bail!(
+            "key `models.{}.retrain.skip`: skips every structure given ({}); nothing to retrain",
+            request.model,
+            structures.join(", ")
+        );
+    }
+    Ok(State {
+        model: request.model.clone(),
+        definition: table.to_string(),
+        iterations,
+        structures,
+        order,
+        skipped,
+        current,
+        before,
+        candidates: Vec::new(),
+        steps: Vec::new(),
+    })
+}
+
+/// The run folders of `--initial` (those with a checkpoint), restricted to `--structure`.
+fn initial_structures(request: &RetrainRequest) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    let entries = fs::read_dir(&request.initial).with_context(|| {
+        format!(
+            "cannot read {}; --initial takes a folder of run folders, one per structure",
+            request.initial.display()
+        )
+    })?;
+    for entry in entries {
+        let path = entry?.path();
+        if checkpoint::locate(&checkpoint_dir(&path)).is_some() {
+            if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+                found.push(name.to_string());
+            }
+        }
+    }
+    found.sort();
+    let structures = if request.structures.is_empty() {
+        found
+    } else {
+        for s in &request.structures {
+            if !found.contains(s) {
+                bail!(
+                    "{}: no run for `{s}` (runs: {}); train it there or drop it from --structure",
+                    request.initial.join(s).display(),
+                    found.join(", ")
+                );
+            }
+        }
+        let mut wanted = request.structures.clone();
+        wanted.sort();
+        wanted.dedup();
+        wanted
+    };
+    if structures.len() < 2 {
+        bail!(
+            "{}: retraining needs runs of at least 2 structures (found: {})",
+            request.initial.display(),
+            structures.join(", ")
+        );
+    }
+    Ok(structures)
+}
+
+/// Structures to retrain in the configured order, and those skipped. Ties keep name order.
+fn retraining_order(before: &Measures, settings: &RetrainSettings) -> (Vec<String>, Vec<String>) {
+    let (mut order, skipped): (Vec<String>, Vec<String>) = before
+        .organelle_exclusivity
+        .keys()
+        .cloned()
+        .partition(|s| !settings.skip.contains(s));
+    let key = |s: &String| {
+        let e = before.organelle_exclusivity[s];
+        // A structure that is never highest has no organelle exclusivity: rank it least exclusive.
+        if e.is_nan() {
+            f64::NEG_INFINITY
+        } else {
+            e
+        }
+    };
+    order.sort_by(|a, b| match settings.order {
+        RetrainOrder::Decreasing => key(b).total_cmp(&key(a)),
+        RetrainOrder::Increasing => key(a).total_cmp(&key(b)),
+    });
+    (order, skipped)
+}
+
+fn measures(report: &ExclusivityReport, mse: BTreeMap<String, f64>) -> Measures {
+    Measures {
+        overall_exclusivity: report.overall,
+        overall_mse: mse.values().sum::<f64>() / mse.len() as f64,
+        organelle_exclusivity: report
+            .structures
+            .iter()
+            .cloned()
+            .zip(report.organelle.iter().copied())
+            .collect(),
+        mse,
+    }
+}
+
+/// Predicts the train and the test rows of `run`'s structure into `out/{train,test}/`; returns
+/// the test MSE (voxel-weighted over images).
+fn predict_into(
+    plugins: &Plugins,
+    request: &RetrainRequest,
+    run: &Path,
+    out: &Path,
+) -> Result<f64> {
+    let mut test_mse = None;
+    for (rows, split) in [(Rows::Train, "train"), (Rows::Test, "test")] {
+        let predictions = predict::predict(
+            plugins,
+            &PredictRequest {
+                checkpoint: run.to_path_buf(),
+                input: request.data.clone(),
+                out: out.join(split),
+                tile: predict::DEFAULT_TILE,
+                overlap: predict::DEFAULT_OVERLAP,
+                flips: false,
+                rows,
+                device: request.device,
+            },
+        )?;
+        if rows == Rows::Test {
+            let (mut sum, mut voxels) = (0.0, 0usize);
+            for p in &predictions {
+                let Some(mse) = p.mse else {
+                    bail!("{}: no target to measure MSE against", p.path.display());
+                };
+                sum += mse * p.voxels as f64;
+                voxels += p.voxels;
+            }
+            test_mse = Some(sum / voxels as f64);
+        }
+    }
+    Ok(test_mse.expect("the test rows were predicted"))
+}
+
+/// What every retraining run shares.
+struct Retraining<'a> {
+    plugins: &'a Plugins,
+    request: &'a RetrainRequest,
+    table: &'a toml::Table,
+    settings: &'a RetrainSettings,
+    iterations: u64,
+}
+
+impl Retraining<'_> {
+    /// Trains (or resumes) the run of `structure` with weight `p`, predicts with it and measures
+    /// the set with its predictions in place of the current ones. `None`: interrupted.
+    fn candidate(
+        &self,
+        state: &State,
+        step: usize,
+        structure: &str,
+        p: f64,
+        stop: &StopSignal,
+    ) -> Result<Option<Candidate>> {
+        let out = &self.request.out;
+        let run = out
+            .join("steps")
+            .join(format!("{}-{structure}", step + 1))
+            .join(format!("p{p}"));
+        let definition = retraining_definition(self.table, &self.settings.loss, p);
+        ModelSpec::from_table(&self.request.model, &definition)
+            .context("the retraining model (the registry's model plus the exclusivity term)")?;
+        let started = checkpoint::locate(&checkpoint_dir(&run))
+            .map(|dir| checkpoint::read_meta(&dir))
+            .transpose()?
+            .map(|(_, meta)| meta.iteration);
+        if started.is_none_or(|done| done < self.iterations) {
+            let others = state
+                .structures
+                .iter()
+                .filter(|s| *s != structure)
+                .map(|s| out.join("predictions").join("train").join(s))
+                .collect();
+            let outcome = train::train(
+                self.plugins,
+                &TrainRequest {
+                    model: self.request.model.clone(),
+                    definition,
+                    structure: structure.to_string(),
+                    data: self.request.data.clone(),
+                    out: run.clone(),
+                    iterations: Some(self.iterations),
+                    device: self.request.device,
+                    resume: started.is_some(),
+                    init: (!self.settings.from_scratch)
+                        .then(|| checkpoint_dir(&state.current[structure])),
+                    others,
+                    progress: self.request.progress,
+                },
+                stop,
+            )
+            .with_context(|| {
+                format!("retraining `{structure}` with p = {p} in {}", run.display())
+            })?;
+            if outcome.interrupted {
+                return Ok(None);
+            }
+        }
+        let test_mse = predict_into(self.plugins, self.request, &run, &run.join("predictions"))?;
+        let predictions = out.join("predictions").join("test");
+        let folders: Vec<(String, PathBuf)> = state
+            .structures
+            .iter()
+            .map(|s| {
+                let folder = if s == structure {
+                    run.join("predictions").join("test").join(s)
+                } else {
+                    predictions.join(s)
+                };
+                (s.clone(), folder)
+            })
+            .collect();
+        let report = exclusivity(self.plugins, &folders, None)?;
+        let mut mse = state.after().mse.clone();
+        mse.insert(structure.to_string(), test_mse);
+        Ok(Some(Candidate {
+            step,
+            structure: structure.to_string(),
+            p,
+            run,
+            measures: measures(&report, mse),
+        }))
+    }
+}
+
+/// The model's registry table with the exclusivity term added at weight `p` (and without its
+/// `retrain` table, which the run itself does not use).
+fn retraining_definition(table: &toml::Table, loss: &ComponentRef, p: f64) -> toml::Table {
+    let mut table = table.clone();
+    table.remove("retrain");
+    let mut term = loss.config.clone();
+    term.insert("component".into(), loss.component.clone().into());
+    term.insert("weight".into(), p.into());
+    if let Some(toml::Value::Array(losses)) = table.get_mut("losses") {
+        losses.push(term.into());
+    }
+    table
+}
+
+fn resume_state(
+    path: &Path,
+    request: &RetrainRequest,
+    table: &toml::Table,
+    iterations: u64,
+) -> Result<State> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let state: State = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a silico retraining state", path.display()))?;
+    if state.model != request.model
+        || state.definition != table.to_string()
+        || state.iterations != iterations
+    {
+        bail!(
+            "{}: this retraining is of model `{}` ({} iterations per run) with another definition than asked; resume with the same --model, registry and --iterations, or choose another --out",
+            path.display(),
+            state.model,
+            state.iterations
+        );
+    }
+    Ok(state)
+}
+
+fn save_state(path: &Path, state: &State) -> Result<()> {
+    write_atomic(path, serde_json::to_string_pretty(state)?.as_bytes())
+}
+
+fn copy_files(from: &Path, to: &Path) -> Result<()> {
+    for entry in fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let path = entry?.path();
+        if path.is_file() {
+            let target = to.join(path.file_name().expect("a file has a name"));
+            fs::copy(&path, &target).with_context(|| {
+                format!("cannot copy {} to {}", path.display(), target.display())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Table 1, the trajectory (Fig. 5), MSE against organelle exclusivity (Fig. 6), every run, and
+/// the exclusivity report of the final set.
+fn write_outputs(plugins: &Plugins, state: &State, out: &Path) -> Result<()> {
+    let report = out.join("report");
+    fs::create_dir_all(&report).with_context(|| format!("cannot create {}", report.display()))?;
+    let predictions = out.join("predictions").join("test");
+    let folders: Vec<(String, PathBuf)> = state
+        .structures
+        .iter()
+        .map(|s| (s.clone(), predictions.join(s)))
+        .collect();
+    write_report(
+        &exclusivity(plugins, &folders, None)?,
+        &report.join("exclusivity-after"),
+    )?;
+    write_atomic(&report.join("table1.csv"), table1_csv(state).as_bytes())?;
+    write_atomic(
+        &report.join("trajectory.csv"),
+        trajectory_csv(state).as_bytes(),
+    )?;
+    write_atomic(
+        &report.join("organelle_trajectory.csv"),
+        organelle_trajectory_csv(state).as_bytes(),
+    )?;
+    write_atomic(
+        &report.join("candidates.csv"),
+        candidates_csv(state).as_bytes(),
+    )?;
+    write_atomic(
+        &report.join("mse_vs_exclusivity.csv"),
+        mse_vs_exclusivity_csv(state).as_bytes(),
+    )?;
+    write_atomic(&report.join("trajectory.png"), &trajectory_png(state)?)?;
+    write_atomic(
+        &report.join("mse_vs_exclusivity.png"),
+        &mse_vs_exclusivity_png(state)?,
+    )?;
+    Ok(())
+}
+
+/// Fig. 5: overall exclusivity / overall MSE after each step, each point labelled with its p.
+fn trajectory_png(state: &State) -> Result<Vec<u8>> {
+    let steps: Vec<(&str, String, &Measures)> =
+        std::iter::once(("initial", String::new(), &state.before))
+            .chain(
+                state
+                    .steps
+                    .iter()
+                    .map(|s| (s.structure.as_str(), format!("p={}", s.p), &s.measures)),
+            )
+            .collect();
+    let chart = LineChart {
+        title: format!("{}: retraining trajectory", state.model),
+        x_axis: Axis {
+            ticks: Some(
+                steps
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (s, _, _))| (k as f64, s.to_string()))
+                    .collect(),
+            ),
+            ..Axis::new("structure retrained")
+        },
+        y_axis: Axis::new("overall exclusivity / overall MSE"),
+        x: (0..steps.len()).map(|k| k as f64).collect(),
+        series: vec![LineSeries {
+            name: "exclusivity / MSE".into(),
+            y: steps.iter().map(|(_, _, m)| m.ratio()).collect(),
+            point_labels: steps.iter().map(|(_, p, _)| p.clone()).collect(),
+        }],
+        ..LineChart::default()
+    };
+    Ok(chart.png()?)
+}
+
+/// Fig. 6: each structure's MSE against its organelle exclusivity, before and after, joined.
+fn mse_vs_exclusivity_png(state: &State) -> Result<Vec<u8>> {
+    let after = state.after();
+    let point = |m: &Measures, s: &String| (m.organelle_exclusivity[s], m.mse[s]);
+    let series = |name: &str, m: &Measures| ScatterSeries {
+        name: name.into(),
+        points: state.structures.iter().map(|s| point(m, s)).collect(),
+        labels: state.structures.clone(),
+    };
+    let chart = ScatterChart {
+        title: format!("{}: MSE and organelle exclusivity", state.model),
+        x_axis: Axis::new("organelle exclusivity"),
+        y_axis: Axis::new("MSE"),
+        series: vec![series("before", &state.before), series("after", after)],
+        segments: state
+            .structures
+            .iter()
+            .map(|s| Segment {
+                from: point(&state.before, s),
+                to: point(after, s),
+                arrow: true,
+            })
+            .collect(),
+        ..ScatterChart::default()
+    };
+    Ok(chart.png()?)
+}
+
+/// What the retraining did, for the terminal: order, chosen p, overall before and after.
+pub fn summary(state: &State) -> String {
+    let after = state.after();
+    let mut text = format!(
+        "retrained {} ({}) in this order: {}\n",
+        state.model,
+        if state.skipped.is_empty() {
+            "none skipped".to_string()
+        } else {
+            format!("skipped {}", state.skipped.join(", "))
+        },
+        state
+            .steps
+            .iter()
+            .map(|s| format!("{} (p = {})", s.structure, s.p))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let change = |b: f64, a: f64| 100.0 * (a - b) / b.abs();
+    text += &format!(
+        "overall exclusivity {:.4} -> {:.4} ({:+.1}%), overall MSE {:.4} -> {:.4} ({:+.1}%)\n",
+        state.before.overall_exclusivity,
+        after.overall_exclusivity,
+        change(state.before.overall_exclusivity, after.overall_exclusivity),
+        state.before.overall_mse,
+        after.overall_mse,
+        change(state.before.overall_mse, after.overall_mse)
+    );
+    text
+}
+
+fn number(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.6}")
+    } else {
+        String::new()
+    }
+}
+
+/// Table 1: organelle exclusivity per structure and overall, before and after.
+pub fn table1_csv(state: &State) -> String {
+    let after = state.after();
+    let mut text = String::from("model,structure,exclusivity_before,exclusivity_after,change_percent,mse_before,mse_after,p\n");
+    let chosen: BTreeMap<&str, f64> = state
+        .steps
+        .iter()
+        .map(|s| (s.structure.as_str(), s.p))
+        .collect();
+    let change = |b: f64, a: f64| 100.0 * (a - b) / b.abs();
+    for s in &state.structures {
+        let (b, a) = (
+            state.before.organelle_exclusivity[s],
+            after.organelle_exclusivity[s],
+        );
+        text += &format!(
+            "{},{s},{},{},{},{},{},{}\n",
+            state.model,
+            number(b),
+            number(a),
+            number(change(b, a)),
+            number(state.before.mse[s]),
+            number(after.mse[s]),
+            chosen
+                .get(s.as_str())
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "skipped".into())
+        );
+    }
+    let (b, a) = (state.before.overall_exclusivity, after.overall_exclusivity);
+    text += &format!(
+        "{},overall,{},{},{},{},{},\n",
+        state.model,
+        number(b),
+        number(a),
+        number(change(b, a)),
+        number(state.before.overall_mse),
+        number(after.overall_mse)
+    );
+    text
+}
+
+/// Fig. 5: overall exclusivity, overall MSE and their ratio after each step, with its p.
+fn trajectory_csv(state: &State) -> String {
+    let mut text = String::from("step,structure,p,overall_exclusivity,overall_mse,ratio\n");
+    let row = |step: usize, structure: &str, p: String, m: &Measures| {
+        format!(
+            "{step},{structure},{p},{},{},{}\n",
+            number(m.overall_exclusivity),
+            number(m.overall_mse),
+            number(m.ratio())
+        )
+    };
+    text += &row(0, "initial", String::new(), &state.before);
+    for (k, s) in state.steps.iter().enumerate() {
+        text += &row(k + 1, &s.structure, s.p.to_string(), &s.measures);
+    }
+    text
+}
+
+/// Supplementary Fig. S4: every structure's organelle exclusivity after each step.
+fn organelle_trajectory_csv(state: &State) -> String {
+    let mut text = format!("step,retrained,{}\n", state.structures.join(","));
+    let row = |step: usize, retrained: &str, m: &Measures| {
+        let values: Vec<String> = state
+            .structures
+            .iter()
+            .map(|s| number(m.organelle_exclusivity[s]))
+            .collect();
+        format!("{step},{retrained},{}\n", values.join(","))
+    };
+    text += &row(0, "initial", &state.before);
+    for (k, s) in state.steps.iter().enumerate() {
+        text += &row(k + 1, &s.structure, &s.measures);
+    }
+    text
+}
+
+/// Every retraining run, with the one kept per step marked.
+fn candidates_csv(state: &State) -> String {
+    let mut text =
+        String::from("step,structure,p,overall_exclusivity,overall_mse,ratio,kept,run\n");
+    for c in &state.candidates {
+        let kept = state.steps.get(c.step).is_some_and(|s| s.run == c.run);
+        text += &format!(
+            "{},{},{},{},{},{},{kept},{}\n",
+            c.step + 1,
+            c.structure,
+            c.p,
+            number(c.measures.overall_exclusivity),
+            number(c.measures.overall_mse),
+            number(c.measures.ratio()),
+            c.run.display()
+        );
+    }
+    text
+}
+
+/// Fig. 6: each structure's MSE and organelle exclusivity, before and after.
+fn mse_vs_exclusivity_csv(state: &State) -> String {
+    let after = state.after();
+    let mut text =
+        String::from("structure,mse_before,exclusivity_before,mse_after,exclusivity_after\n");
+    for s in &state.structures {
+        text += &format!(
+            "{s},{},{},{},{}\n",
+            number(state.before.mse[s]),
+            number(state.before.organelle_exclusivity[s]),
+            number(after.mse[s]),
+            number(after.organelle_exclusivity[s])
+        );
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measures(organelle: &[(&str, f64)]) -> Measures {
+        Measures {
+            overall_exclusivity: 1.0,
+            overall_mse: 0.5,
+            organelle_exclusivity: organelle.iter().map(|(s, e)| (s.to_string(), *e)).collect(),
+            mse: organelle
+                .iter()
+                .map(|(s, _)| (s.to_string(), 0.5))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn order_follows_the_setting_and_skips_the_listed() {
+        let before = measures(&[("a", 0.2), ("b", 0.9), ("c", f64::NAN), ("d", 0.5)]);
+        let mut settings = RetrainSettings {
+            skip: vec!["d".into()],
+            ..RetrainSettings::default()
+        };
+        assert_eq!(
+            retraining_order(&before, &settings),
+            (vec!["b".into(), "a".into(), "c".into()], vec!["d".into()])
+        );
+        settings.order = RetrainOrder::Increasing;
+        assert_eq!(retraining_order(&before, &settings).0, vec!["c", "a", "b"]);
+    }
+
+    #[test]
+    fn the_retraining_definition_adds_the_weighted_term() {
+        let table: toml::Table = r#"
+            generator = { component = "unet3d" }
+            losses = [{ component = "mse" }]
+            retrain = { p = [1.0] }
+        "#
+        .parse()
+        .unwrap();
+        let loss = ComponentRef {
+            component: "exclusivity".into(),
+            config: [("margin".to_string(), toml::Value::from(0.5))]
+                .into_iter()
+                .collect(),
+        };
+        let spec = ModelSpec::from_table("m", &retraining_definition(&table, &loss, 2.5)).unwrap();
+        assert!(spec.retrain.is_none());
+        assert_eq!(spec.losses.len(), 2);
+        assert_eq!(spec.losses[1].component.component, "exclusivity");
+        assert_eq!(spec.losses[1].weight, 2.5);
+        assert_eq!(
+            spec.losses[1].component.config["margin"].as_float(),
+            Some(0.5)
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! `silico retrain` end to end on a small synthetic dataset with a very small U-Net: the
+//! greedy order and the p kept follow the measurements, the final report agrees with the
+//! retrained predictions, and a retraining interrupted with Ctrl-C resumes to exactly the
+//! result of an uninterrupted one.
+
+mod common;
+
+use common::{ok, run_silico, scratch_registry, silico_bin, ScratchRegistry};
+use serde_json::Value;
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+const REGISTRY: &str = r#"
+[plugins]
+losses = "{losses}"
+unet3d = "{unet3d}"
+exclusivity = "{exclusivity}"
+
+[models.micro]
+generator = { component = "unet3d", depth = 2, mult_chan = 4 }
+losses = [{ component = "mse" }]
+train = { iterations = 30, batch = 2, patch = [8, 32, 32], lr = 3e-3, seed = 7 }
+retrain = { iterations = 8, p = [0.0, 4.0], order = "decreasing" }
+
+[models.plain]
+generator = { component = "unet3d", depth = 2, mult_chan = 4 }
+losses = [{ component = "mse" }]
+"#;
+
+const STRUCTURES: [&str; 3] = ["cell_membrane", "dna", "nucleoli"];
+
+/// A synthetic dataset and the initial runs of three structures, made once for all tests.
+fn initial() -> &'static (PathBuf, PathBuf, ScratchRegistry) {
+    static INITIAL: OnceLock<(PathBuf, PathBuf, ScratchRegistry)> = OnceLock::new();
+    INITIAL.get_or_init(|| {
+        let registry = scratch_registry(REGISTRY);
+        let data = registry.dir.path().join("data");
+        ok(&run_silico(
+            &registry,
+            &[
+                "synth",
+                "--recipe",
+                "small",
+                "--fields",
+                "3",
+                "--seed",
+                "5",
+                "--out",
+                data.to_str().unwrap(),
+            ],
+        ));
+        let runs = registry.dir.path().join("initial");
+        for structure in STRUCTURES {
+            ok(&run_silico(
+                &registry,
+                &[
+                    "train",
+                    "--model",
+                    "micro",
+                    "--structure",
+                    structure,
+                    "--data",
+                    data.to_str().unwrap(),
+                    "--out",
+                    runs.join(structure).to_str().unwrap(),
+                ],
+            ));
+        }
+        (data, runs, registry)
+    })
+}
+
+fn retrain_args<'a>(data: &'a Path, runs: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
+        "retrain",
+        "--model",
+        "micro",
+        "--data",
+        data.to_str().unwrap(),
+        "--initial",
+        runs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The full retraining, run once and shared.
+fn retrained() -> &'static PathBuf {
+    static OUT: OnceLock<PathBuf> = OnceLock::new();
+    OUT.get_or_init(|| {
+        let (data, runs, registry) = initial();
+        let out = registry.dir.path().join("retrained");
+        let stdout = ok(&run_silico(registry, &retrain_args(data, runs, &out)));
+        assert!(stdout.contains("overall exclusivity"), "{stdout}");
+        out
+    })
+}
+
+#[test]
+fn the_order_and_the_kept_p_follow_the_measurements() {
+    let state = json(&retrained().join("state.json"));
+    let before = &state["before"]["organelle_exclusivity"];
+    let order: Vec<&str> = state["order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(order.len(), 3);
+    for pair in order.windows(2) {
+        assert!(
+            before[pair[0]].as_f64().unwrap() >= before[pair[1]].as_f64().unwrap(),
+            "decreasing organelle exclusivity: {order:?} {before}"
+        );
+    }
+    let candidates = state["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 6, "two p for each of three structures");
+    let ratio =
+        |m: &Value| m["overall_exclusivity"].as_f64().unwrap() / m["overall_mse"].as_f64().unwrap();
+    for (k, step) in state["steps"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(step["structure"], order[k]);
+        let best = candidates
+            .iter()
+            .filter(|c| c["step"] == k)
+            .map(|c| ratio(&c["measures"]))
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(
+            ratio(&step["measures"]),
+            best,
+            "step {k} keeps the best ratio"
+        );
+    }
+}
+
+#[test]
+fn the_report_agrees_with_the_retrained_predictions() {
+    let out = retrained();
+    let state = json(&out.join("state.json"));
+    let last = state["steps"].as_array().unwrap().last().unwrap();
+    // The final set is measured again from the replaced prediction folders.
+    let after = json(&out.join("report/exclusivity-after/exclusivity.json"));
+    assert_eq!(
+        after["overall"].as_f64().unwrap(),
+        last["measures"]["overall_exclusivity"].as_f64().unwrap()
+    );
+    let before = json(&out.join("report/exclusivity-before/exclusivity.json"));
+    assert_eq!(
+        before["overall"].as_f64().unwrap(),
+        state["before"]["overall_exclusivity"].as_f64().unwrap()
+    );
+    let table = read(&out.join("report/table1.csv"));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 1 + 3 + 1, "{table}");
+    assert!(lines[4].starts_with("micro,overall,"), "{table}");
+    let overall_after: f64 = lines[4].split(',').nth(3).unwrap().parse().unwrap();
+    let expected = last["measures"]["overall_exclusivity"].as_f64().unwrap();
+    assert!((overall_after - expected).abs() < 1e-6, "{table}");
+    assert_eq!(
+        read(&out.join("report/trajectory.csv")).lines().count(),
+        1 + 1 + 3
+    );
+    for picture in ["trajectory.png", "mse_vs_exclusivity.png"] {
+        let bytes = std::fs::read(out.join("report").join(picture)).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{picture}");
+    }
+}
+
+#[test]
+fn an_interrupted_retraining_resumes_to_the_same_result() {
+    let (data, runs, registry) = initial();
+    let out = registry.dir.path().join("interrupted");
+    let child = Command::new(silico_bin())
+        .args(retrain_args(data, runs, &out))
+        .args(["--threads", "1", "--registry"])
+        .arg(&registry.path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = out.join("state.json");
+    let started = Instant::now();
+    while !state.exists() || json(&state)["candidates"].as_array().unwrap().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no finished run after 5 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("--resume"), "{stderr}");
+    let interrupted = json(&state);
+    assert!(interrupted["steps"].as_array().unwrap().len() < 3);
+
+    let mut args = retrain_args(data, runs, &out);
+    args.push("--resume");
+    ok(&run_silico(registry, &args));
+    let uninterrupted = retrained();
+    for file in ["report/table1.csv", "report/trajectory.csv"] {
+        assert_eq!(
+            read(&out.join(file)),
+            read(&uninterrupted.join(file)),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn bad_requests_get_one_line() {
+    let (data, runs, registry) = initial();
+    let out = registry.dir.path().join("refused");
+    let mut args = retrain_args(data, runs, &out);
+    args[2] = "plain";
+    let output = run_silico(registry, &args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("key `models.plain.retrain`: missing"),
+        "{stderr}"
+    );
+
+    let mut args = retrain_args(data, runs, &out);
+    args.extend(["--structure", "dna"]);
+    let output = run_silico(registry, &args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("at least 2 structures"), "{stderr}");
+
+    let mut args = retrain_args(data, runs, &out);
+    args.extend(["--structure", "dna", "--structure", "golgi"]);
+    let output = run_silico(registry, &args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no run for `golgi`"), "{stderr}");
+    assert!(!out.join("state.json").exists(), "nothing was started");
+}
