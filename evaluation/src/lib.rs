@@ -8,13 +8,18 @@
 //!   synthetic objects: [`pca`] (joint PCA of shape descriptors), [`knn_divergence`] (Eq. 2),
 //!   [`spatial`] (kernel-density KL of positions and the shape–position R²) and [`permutation`]
 //!   (their p-values), on [`Points`].
+//! - Objects themselves: [`spharm`] shape descriptors, [`cell_frame`] positions in a normalized
+//!   cell, and [`objects`], which segments, describes and compares real and predicted objects.
 
+pub mod cell_frame;
 pub mod exclusivity;
 pub mod knn_divergence;
+pub mod objects;
 pub mod pca;
 pub mod permutation;
 pub mod points;
 pub mod spatial;
+pub mod spharm;
 
 pub use exclusivity::{Exclusivity, ExclusivityError, ExclusivitySummary, ImageExclusivity, Mask};
 pub use knn_divergence::{knn_divergence, knn_divergence_test};

@@ -1,6 +1,7 @@
+use anyhow::Context;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use silico::{check, parse_device, predict, retrain, train, Plugins, Registry};
+use silico::{check, evaluate, parse_device, predict, retrain, train, Plugins, Registry};
 use silico_imaging::synth::{self, Recipe};
 use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
 
@@ -201,6 +202,75 @@ enum Evaluate {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Segmentation Jaccard (Sun et al. 2022, Fig. 3): segments each real image and its
+    /// prediction with the structure's workflow and compares them image by image; writes
+    /// jaccard.csv, jaccard_summary.csv and a box plot to --out.
+    #[command(
+        after_help = "Example:\n  silico evaluate jaccard --data data/synth --predictions predictions/unet-tiny --out report/jaccard"
+    )]
+    Jaccard {
+        #[command(flatten)]
+        objects: ObjectArgs,
+    },
+    /// Object-based evaluation (Sun et al. 2022, Section 2.5, Fig. 7): objects of the real and
+    /// the predicted images in complete cells, their SPHARM shapes and normalized positions,
+    /// compared by kNN divergence and KL with permutation p-values; writes objects.csv,
+    /// summary.csv/.json and pictures to --out.
+    #[command(
+        after_help = "Example:\n  silico evaluate objects --data data/synth --predictions predictions/unet-tiny --structure nucleoli --out report/objects"
+    )]
+    Objects {
+        #[command(flatten)]
+        objects: ObjectArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct ObjectArgs {
+    /// The real images: a folder holding `<structure>.csv` for every structure evaluated and
+    /// for cell_membrane and dna (as `silico synth` writes).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// A model's predictions (`silico predict --out`), as NAME=DIR or DIR (named after the
+    /// folder); repeat to compare models.
+    #[arg(long, value_name = "[NAME=]DIR", required = true)]
+    predictions: Vec<String>,
+    /// Evaluate only these structures [default: every structure folder; for objects, those
+    /// among nucleoli, mitochondria, golgi and desmosomes].
+    #[arg(long = "structure", value_name = "NAME")]
+    structures: Vec<String>,
+    /// A TOML file of the metric's settings (see `silico plugins --defaults`), e.g.
+    /// `compare = { k = [8], permutations = 100 }` or `[segmentation.nucleoli]` overrides.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+impl ObjectArgs {
+    fn request(self) -> Result<evaluate::ObjectRequest> {
+        let config = match &self.config {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --config {}", path.display()))?
+                .parse::<toml::Table>()
+                .with_context(|| format!("{}: invalid TOML", path.display()))?,
+            None => toml::Table::new(),
+        };
+        if config.contains_key("structure") {
+            anyhow::bail!("--config: key `structure`: set by --structure, not in the file");
+        }
+        Ok(evaluate::ObjectRequest {
+            data: self.data,
+            predictions: self
+                .predictions
+                .iter()
+                .map(|p| evaluate::PredictionSource::parse(p))
+                .collect::<Result<_>>()?,
+            structures: self.structures,
+            config,
+            out: self.out,
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -434,6 +504,65 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 println!("  {structure:<24} {value:.4}");
             }
             println!("wrote {}", out.display());
+        }
+        Command::Evaluate(Evaluate::Jaccard { objects }) => {
+            let (_, plugins) = load_registry(cli.registry)?;
+            let request = objects.request()?;
+            let rows = evaluate::jaccard_report(&plugins, &request)?;
+            let mut groups: Vec<(String, String)> = rows
+                .iter()
+                .map(|r| (r.model.clone(), r.structure.clone()))
+                .collect();
+            groups.dedup();
+            println!("mean Jaccard index of real and predicted segmentations:");
+            for (model, structure) in groups {
+                let values: Vec<f64> = rows
+                    .iter()
+                    .filter(|r| r.model == model && r.structure == structure)
+                    .map(|r| r.jaccard)
+                    .collect();
+                println!(
+                    "  {model:<20} {structure:<24} {:.3} ({} images)",
+                    values.iter().sum::<f64>() / values.len() as f64,
+                    values.len()
+                );
+            }
+            println!("wrote {}", request.out.display());
+        }
+        Command::Evaluate(Evaluate::Objects { objects }) => {
+            let (_, plugins) = load_registry(cli.registry)?;
+            let request = objects.request()?;
+            let summaries = evaluate::objects_report(&plugins, &request)?;
+            println!(
+                "{:<20} {:<14} {:>5} {:>11} {:>11} {:>9} {:>8} {:>10} {:>8}",
+                "model",
+                "structure",
+                "cells",
+                "objects r/s",
+                "excluded",
+                "shape k8",
+                "p",
+                "spatial KL",
+                "p"
+            );
+            for s in &summaries {
+                let v = |name: &str| s.values.get(name).copied().unwrap_or(f64::NAN);
+                println!(
+                    "{:<20} {:<14} {:>5} {:>5}/{:<5} {:>5}/{:<5} {:>9.4} {:>8.3} {:>10.4} {:>8.3}",
+                    s.model,
+                    s.structure,
+                    v("cells"),
+                    v("objects/real"),
+                    v("objects/synthetic"),
+                    v("excluded/real"),
+                    v("excluded/synthetic"),
+                    v("shape_divergence/k8"),
+                    v("shape_p/k8"),
+                    v("spatial_kl"),
+                    v("spatial_p")
+                );
+            }
+            println!("wrote {}", request.out.display());
         }
         Command::Predict {
             checkpoint,

@@ -28,7 +28,7 @@ pub fn library(crate_name: &str) -> PathBuf {
 }
 
 /// A registry file in a fresh temporary folder; `{losses}`, `{unet3d}`, `{r2unet3d}`,
-/// `{patchgan3d}`, `{exclusivity}` and `{fixture:NAME}` in `text` become the built libraries'
+/// `{patchgan3d}`, `{exclusivity}`, `{objects}` and `{fixture:NAME}` in `text` become the built libraries'
 /// paths.
 pub struct ScratchRegistry {
     pub dir: tempfile::TempDir,
@@ -37,7 +37,14 @@ pub struct ScratchRegistry {
 
 pub fn scratch_registry(text: &str) -> ScratchRegistry {
     let mut text = text.to_string();
-    for plugin in ["losses", "unet3d", "r2unet3d", "patchgan3d", "exclusivity"] {
+    for plugin in [
+        "losses",
+        "unet3d",
+        "r2unet3d",
+        "patchgan3d",
+        "exclusivity",
+        "objects",
+    ] {
         let key = format!("{{{plugin}}}");
         if text.contains(&key) {
             let path = library(&format!("silico_{plugin}"));

@@ -1,0 +1,158 @@
+//! The spherical parameterization: poles from the aligned geometry, Brechbühler's initial map
+//! ([`super::initial`]), the equal-area latitude remap, the fold-free area relaxation
+//! ([`super::relax`]), and the measures of the result.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::f64::consts::PI;
+
+use super::initial::{equal_area_latitudes, harmonic_angles, InitialError};
+use super::mesh::QuadMesh;
+use super::relax::{relax_areas, RelaxationLimits};
+use super::sphere::{quad_area, quad_is_convex, Vec3};
+
+/// How good a spherical parameterization is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ParameterizationQuality {
+    /// Quads that are not strictly convex and counter-clockwise on the sphere (0 for a
+    /// one-to-one map).
+    pub folded_faces: usize,
+    /// Smallest and largest ratio of a quad's share of the sphere to its share of the surface
+    /// (1 everywhere for an equal-area map).
+    pub area_ratio_min: f64,
+    pub area_ratio_max: f64,
+    /// Area-weighted mean of `|ln ratio|`.
+    pub mean_abs_log_area_ratio: f64,
+    /// Relaxation sweeps done.
+    pub relaxation_sweeps: usize,
+}
+
+/// Sphere points for every mesh vertex and their quality.
+pub(crate) struct Parameterization {
+    pub points: Vec<Vec3>,
+    pub quality: ParameterizationQuality,
+}
+
+/// Parameterizes `mesh` (aligned: major axis along x) with its counter-clockwise `neighbours`.
+/// The poles are the ends of the surface's longest geodesic ([`geodesic_diameter`]), so the
+/// date line runs along the object's length, also when it is bent. Of the harmonic map and its equal-area latitude remap, the
+/// one with fewer folded quads (the remap on ties) is relaxed.
+pub(crate) fn parameterize(
+    mesh: &QuadMesh,
+    neighbours: &[Vec<usize>],
+    face_areas: &[f64],
+    max_sweeps: usize,
+) -> Result<Parameterization, InitialError> {
+    let (north, south) = geodesic_diameter(mesh, neighbours);
+    let mut angles = harmonic_angles(neighbours, north, south)?;
+    let harmonic = angles.points();
+    angles.colatitude = equal_area_latitudes(
+        &angles.colatitude,
+        &mesh.vertex_areas(face_areas),
+        north,
+        south,
+    );
+    let remapped = angles.points();
+    let mut points = if folded_faces(&remapped, &mesh.faces) <= folded_faces(&harmonic, &mesh.faces)
+    {
+        remapped
+    } else {
+        harmonic
+    };
+    let total_area: f64 = face_areas.iter().sum();
+    let targets: Vec<f64> = face_areas
+        .iter()
+        .map(|a| 4.0 * PI * a / total_area)
+        .collect();
+    let limits = RelaxationLimits {
+        max_sweeps,
+        relative_decrease: 1e-4,
+        energy_per_steradian: 1e-4,
+    };
+    let sweeps = relax_areas(&mut points, &mesh.faces, &targets, limits);
+    let quality = measure(&points, &mesh.faces, &targets, sweeps);
+    Ok(Parameterization { points, quality })
+}
+
+/// An approximate geodesic diameter of the surface by two Dijkstra sweeps over the mesh edges:
+/// from the vertex of least major-axis coordinate to the farthest vertex (the north pole),
+/// and from there to the farthest again (the south pole). Both starting point and distances
+/// come from the aligned geometry, so the poles do not depend on the object's pose.
+/// CellOrganizer retries badly fitted objects with such a `graph_diameter` initialisation.
+fn geodesic_diameter(mesh: &QuadMesh, neighbours: &[Vec<usize>]) -> (usize, usize) {
+    let start = (0..mesh.vertices.len())
+        .min_by(|&a, &b| mesh.vertices[a].x.total_cmp(&mesh.vertices[b].x))
+        .expect("a mesh has vertices");
+    let north = farthest(mesh, neighbours, start);
+    (north, farthest(mesh, neighbours, north))
+}
+
+/// The vertex farthest from `source` along mesh edges (the first on ties).
+fn farthest(mesh: &QuadMesh, neighbours: &[Vec<usize>], source: usize) -> usize {
+    let mut distance = vec![f64::INFINITY; mesh.vertices.len()];
+    let mut queue = BinaryHeap::new();
+    distance[source] = 0.0;
+    queue.push(Reverse((OrderedDistance(0.0), source)));
+    while let Some(Reverse((OrderedDistance(d), v))) = queue.pop() {
+        if d > distance[v] {
+            continue;
+        }
+        for &u in &neighbours[v] {
+            let through = d + (mesh.vertices[u] - mesh.vertices[v]).norm();
+            if through < distance[u] {
+                distance[u] = through;
+                queue.push(Reverse((OrderedDistance(through), u)));
+            }
+        }
+    }
+    (0..distance.len())
+        .max_by(|&a, &b| distance[a].total_cmp(&distance[b]).then(b.cmp(&a)))
+        .expect("a mesh has vertices")
+}
+
+/// A path length ordered by `total_cmp`, for the Dijkstra queue.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct OrderedDistance(f64);
+
+impl Eq for OrderedDistance {}
+
+impl PartialOrd for OrderedDistance {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for OrderedDistance {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+fn folded_faces(points: &[Vec3], faces: &[[usize; 4]]) -> usize {
+    faces.iter().filter(|q| !quad_is_convex(points, q)).count()
+}
+
+fn measure(
+    points: &[Vec3],
+    faces: &[[usize; 4]],
+    targets: &[f64],
+    relaxation_sweeps: usize,
+) -> ParameterizationQuality {
+    let ratios: Vec<f64> = faces
+        .iter()
+        .zip(targets)
+        .map(|(q, t)| quad_area(points, q) / t)
+        .collect();
+    let weighted_log: f64 = ratios
+        .iter()
+        .zip(targets)
+        .map(|(r, t)| t * r.max(f64::MIN_POSITIVE).ln().abs())
+        .sum();
+    ParameterizationQuality {
+        folded_faces: folded_faces(points, faces),
+        area_ratio_min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        area_ratio_max: ratios.iter().copied().fold(0.0, f64::max),
+        mean_abs_log_area_ratio: weighted_log / (4.0 * PI),
+        relaxation_sweeps,
+    }
+}

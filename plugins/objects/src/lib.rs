@@ -1,0 +1,377 @@
+//! Object-based evaluation metrics (Sun et al. 2022, Sections 2.5, 3.1 and 3.3): thin wrappers
+//! over [`silico_segmentation`] and [`silico_evaluation::objects`], which hold the algorithms
+//! and their tests.
+//!
+//! # `jaccard` (Fig. 3)
+//!
+//! Inputs per image: `target` (the real fluorescence) and `prediction`, single-channel volumes of
+//! one shape. Both are segmented with the structure's workflow (`structure`, with overrides in
+//! the `segmentation` table, keyed by structure) and compared.
+//! - `update`: `jaccard` (|A ∩ B| / |A ∪ B|; 1 when both are empty), `voxels/real`,
+//!   `voxels/prediction`.
+//! - `finish`: `images`, `mean`, `median`.
+//!
+//! # `objects` (Fig. 7, Supplementary Tables S3–S5)
+//!
+//! Inputs per image: `target` and `prediction` as above, and the cells: either `cells` and
+//! `nuclei` (instance labels, e.g. supplied by the user), or the real `cell_membrane` and `dna`
+//! fluorescence, from which they are segmented. Cells touching the x/y border are dropped with
+//! their objects (`cells.drop_border_cells`).
+//! - `update`: `cells`, `objects/real`, `objects/synthetic` of the image.
+//! - `finish`: over all images —
+//!   - `cells`, and per set S in {`real`, `synthetic`}: `objects/S`, `excluded/S` (no shape
+//!     descriptor, e.g. not genus 0), `objects_per_cell/S`, `hausdorff_um/S` (mean);
+//!   - per k of `compare.k`: `shape_divergence/k<k>`, `shape_p/k<k>`, `spatial_knn/k<k>`;
+//!   - `spatial_kl`, `spatial_p`, `r2/real`, `r2/synthetic`;
+//!   - per object i, in order: `object/<i>/set` (0 real, 1 synthetic), `/image` (update
+//!     index), `/cell`, `/voxels`, `/x`, `/y`, `/z`, `/radius` (normalized position),
+//!     `/inside`, `/hausdorff_um`, `/degree`, and `/pc1`… (shape-space scores).
+//!
+//!   A value that could not be computed (too few objects, no shape) is NaN.
+
+use silico_evaluation::objects::{ObjectComparison, ObjectEvaluation, ObjectSettings, Set};
+use silico_plugin_api::prelude::*;
+use silico_segmentation::{
+    jaccard::overlap, segment, segment_cells, segment_objects, CellConfig, CellSegmentation,
+    Labels, SegmentationConfig,
+};
+
+pub const TARGET: &str = "target";
+pub const PREDICTION: &str = "prediction";
+
+fn error(e: impl std::fmt::Display) -> PluginError {
+    PluginError::new(e.to_string())
+}
+
+/// The structure's workflows, with the `segmentation` table's overrides.
+fn workflows(structure: &str, overrides: &toml::Table) -> Result<SegmentationConfig, PluginError> {
+    if structure.is_empty() {
+        return Err(PluginError::new(
+            "key `structure`: missing; name the structure to segment, e.g. structure = \"nucleoli\"",
+        ));
+    }
+    let config = SegmentationConfig::from_toml(&overrides.to_string(), "key `segmentation`")
+        .map_err(error)?;
+    config.workflow(structure).map_err(error)?;
+    Ok(config)
+}
+
+/// One single-channel (Z, Y, X) volume of the inputs.
+fn channel<'a>(inputs: &'a MetricInputs, name: &str) -> Result<&'a Volume, PluginError> {
+    let volume = inputs.volume(name)?;
+    if volume.shape()[0] != 1 {
+        return Err(PluginError::new(format!(
+            "`{name}` has {} channels; give one",
+            volume.shape()[0]
+        )));
+    }
+    Ok(volume)
+}
+
+fn spatial(volume: &Volume) -> [usize; 3] {
+    let [_, z, y, x] = volume.shape();
+    [z, y, x]
+}
+
+/// `target` and `prediction`, checked to have one shape.
+fn pair(inputs: &MetricInputs) -> Result<(&Volume, &Volume), PluginError> {
+    let (target, prediction) = (channel(inputs, TARGET)?, channel(inputs, PREDICTION)?);
+    if target.shape() != prediction.shape() {
+        return Err(PluginError::new(format!(
+            "`{PREDICTION}` has shape {:?} but `{TARGET}` has {:?}",
+            prediction.shape(),
+            target.shape()
+        )));
+    }
+    Ok((target, prediction))
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct JaccardConfig {
+    pub structure: String,
+    /// Workflow overrides, one table per structure (`silico-segmentation`'s keys).
+    pub segmentation: toml::Table,
+}
+
+pub struct SegmentationJaccard {
+    structure: String,
+    workflows: SegmentationConfig,
+    values: Vec<f64>,
+}
+
+impl Component for SegmentationJaccard {
+    const NAME: &'static str = "jaccard";
+    const SUMMARY: &'static str =
+        "Jaccard index between the segmentations of the real and the predicted image";
+    type Config = JaccardConfig;
+}
+
+impl Metric for SegmentationJaccard {
+    fn build(config: JaccardConfig) -> Result<Self, PluginError> {
+        Ok(Self {
+            workflows: workflows(&config.structure, &config.segmentation)?,
+            structure: config.structure,
+            values: Vec::new(),
+        })
+    }
+
+    fn update(&mut self, inputs: &MetricInputs) -> Result<Vec<(String, f64)>, PluginError> {
+        let (target, prediction) = pair(inputs)?;
+        let shape = spatial(target);
+        let mask = |v: &Volume| {
+            segment(
+                &self.structure,
+                v.data(),
+                shape,
+                v.voxel_um(),
+                &self.workflows,
+            )
+            .map_err(error)
+        };
+        let (real, predicted) = (mask(target)?, mask(prediction)?);
+        let (intersection, union) = overlap(&real, &predicted).map_err(error)?;
+        let jaccard = if union == 0 {
+            1.0
+        } else {
+            intersection as f64 / union as f64
+        };
+        self.values.push(jaccard);
+        Ok(vec![
+            ("jaccard".into(), jaccard),
+            ("voxels/real".into(), real.count() as f64),
+            ("voxels/prediction".into(), predicted.count() as f64),
+        ])
+    }
+
+    fn finish(&mut self) -> Result<Vec<(String, f64)>, PluginError> {
+        if self.values.is_empty() {
+            return Err(PluginError::new("no images were given"));
+        }
+        let mut sorted = self.values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median = if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        };
+        Ok(vec![
+            ("images".into(), n as f64),
+            ("mean".into(), sorted.iter().sum::<f64>() / n as f64),
+            ("median".into(), median),
+        ])
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObjectsConfig {
+    pub structure: String,
+    /// Workflow overrides, one table per structure (`silico-segmentation`'s keys); `dna`'s
+    /// workflow finds the nuclei.
+    pub segmentation: toml::Table,
+    pub cells: CellConfig,
+    pub compare: ObjectSettings,
+}
+
+pub struct ObjectsMetric {
+    structure: String,
+    workflows: SegmentationConfig,
+    cells: CellConfig,
+    components: usize,
+    evaluation: ObjectEvaluation,
+}
+
+impl Component for ObjectsMetric {
+    const NAME: &'static str = "objects";
+    const SUMMARY: &'static str =
+        "Real against predicted objects: SPHARM shape and normalized-cell position divergences";
+    type Config = ObjectsConfig;
+}
+
+impl ObjectsMetric {
+    fn cells(
+        &self,
+        inputs: &MetricInputs,
+        shape: [usize; 3],
+    ) -> Result<CellSegmentation, PluginError> {
+        let labels = |name: &str| -> Result<Labels, PluginError> {
+            let v = channel(inputs, name)?;
+            if spatial(v) != shape {
+                return Err(PluginError::new(format!(
+                    "`{name}` has shape {:?} but `{TARGET}` has {shape:?}",
+                    spatial(v)
+                )));
+            }
+            let data = v
+                .data()
+                .iter()
+                .map(|&l| {
+                    if l >= 0.0 && l.fract() == 0.0 {
+                        Ok(l as u32)
+                    } else {
+                        Err(l)
+                    }
+                })
+                .collect::<Result<Vec<u32>, f32>>()
+                .map_err(|l| {
+                    PluginError::new(format!(
+                        "`{name}` holds {l}; instance labels are whole numbers ≥ 0"
+                    ))
+                })?;
+            Labels::new(shape, data).map_err(error)
+        };
+        let cells = if inputs.iter().any(|(n, _)| n == "cells") {
+            CellSegmentation::from_labels(labels("cells")?, &labels("nuclei")?).map_err(error)?
+        } else {
+            let (membrane, dna) = (channel(inputs, "cell_membrane")?, channel(inputs, "dna")?);
+            for (name, v) in [("cell_membrane", membrane), ("dna", dna)] {
+                if spatial(v) != shape {
+                    return Err(PluginError::new(format!(
+                        "`{name}` has shape {:?} but `{TARGET}` has {shape:?}",
+                        spatial(v)
+                    )));
+                }
+            }
+            segment_cells(
+                membrane.data(),
+                dna.data(),
+                shape,
+                membrane.voxel_um(),
+                &self.workflows,
+                &self.cells,
+            )
+            .map_err(error)?
+        };
+        Ok(if self.cells.drop_border_cells {
+            cells.without_border_cells()
+        } else {
+            cells
+        })
+    }
+}
+
+impl Metric for ObjectsMetric {
+    fn build(config: ObjectsConfig) -> Result<Self, PluginError> {
+        Ok(Self {
+            workflows: workflows(&config.structure, &config.segmentation)?,
+            structure: config.structure,
+            cells: config.cells,
+            components: config.compare.components,
+            evaluation: ObjectEvaluation::new(config.compare),
+        })
+    }
+
+    fn update(&mut self, inputs: &MetricInputs) -> Result<Vec<(String, f64)>, PluginError> {
+        let (target, prediction) = pair(inputs)?;
+        let shape = spatial(target);
+        let objects = |v: &Volume| {
+            segment_objects(
+                &self.structure,
+                v.data(),
+                shape,
+                v.voxel_um(),
+                &self.workflows,
+            )
+            .map_err(error)
+        };
+        let (real, synthetic) = (objects(target)?, objects(prediction)?);
+        let cells = self.cells(inputs, shape)?;
+        let counts = self
+            .evaluation
+            .add_image(&real, &synthetic, &cells, target.voxel_um())
+            .map_err(error)?;
+        Ok(vec![
+            ("cells".into(), counts.cells as f64),
+            ("objects/real".into(), counts.real as f64),
+            ("objects/synthetic".into(), counts.synthetic as f64),
+        ])
+    }
+
+    fn finish(&mut self) -> Result<Vec<(String, f64)>, PluginError> {
+        Ok(values(
+            &self.evaluation,
+            &self.evaluation.finish(),
+            self.components,
+        ))
+    }
+}
+
+fn values(
+    evaluation: &ObjectEvaluation,
+    c: &ObjectComparison,
+    components: usize,
+) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> = vec![("cells".into(), c.cells as f64)];
+    for (s, set) in ["real", "synthetic"].iter().enumerate() {
+        out.push((format!("objects/{set}"), c.objects[s] as f64));
+        out.push((format!("excluded/{set}"), c.excluded[s] as f64));
+        out.push((
+            format!("objects_per_cell/{set}"),
+            c.objects[s] as f64 / c.cells as f64,
+        ));
+        out.push((format!("hausdorff_um/{set}"), c.hausdorff_um[s]));
+    }
+    for (i, k) in c.k.iter().enumerate() {
+        let shape = c.shape_divergence[i].as_ref().ok();
+        out.push((
+            format!("shape_divergence/k{k}"),
+            shape.map_or(f64::NAN, |t| t.0),
+        ));
+        out.push((format!("shape_p/k{k}"), shape.map_or(f64::NAN, |t| t.1)));
+        let knn = c.spatial_knn[i].as_ref().ok();
+        out.push((
+            format!("spatial_knn/k{k}"),
+            knn.copied().unwrap_or(f64::NAN),
+        ));
+    }
+    let kl = c.spatial_kl.as_ref().ok();
+    out.push(("spatial_kl".into(), kl.map_or(f64::NAN, |t| t.0)));
+    out.push(("spatial_p".into(), kl.map_or(f64::NAN, |t| t.1)));
+    out.push((
+        "r2/real".into(),
+        *c.r_squared[0].as_ref().unwrap_or(&f64::NAN),
+    ));
+    out.push((
+        "r2/synthetic".into(),
+        *c.r_squared[1].as_ref().unwrap_or(&f64::NAN),
+    ));
+
+    // Each object's row of the shape space, where it has one.
+    let mut scores = vec![None; evaluation.objects().len()];
+    if let Ok(e) = &c.embedding {
+        for (set, points) in [&e.first, &e.second].into_iter().enumerate() {
+            for (row, &i) in c.shape_rows[set].iter().enumerate() {
+                scores[i] = Some(points.point(row).to_vec());
+            }
+        }
+    }
+    for (i, o) in evaluation.objects().iter().enumerate() {
+        let shape = o.shape.as_ref().ok();
+        let mut field = |name: &str, v: f64| out.push((format!("object/{i}/{name}"), v));
+        field("set", if o.set == Set::Real { 0.0 } else { 1.0 });
+        field("image", o.image as f64);
+        field("cell", o.cell as f64);
+        field("voxels", o.voxels as f64);
+        for (axis, v) in ["x", "y", "z"].iter().zip(o.position) {
+            field(axis, v);
+        }
+        field("radius", o.radius);
+        field("inside", f64::from(u8::from(o.inside_cell)));
+        field("hausdorff_um", shape.map_or(f64::NAN, |s| s.hausdorff_um));
+        field("degree", shape.map_or(f64::NAN, |s| s.degree as f64));
+        for pc in 0..components {
+            let v = scores[i]
+                .as_ref()
+                .and_then(|s| s.get(pc).copied())
+                .unwrap_or(f64::NAN);
+            field(&format!("pc{}", pc + 1), v);
+        }
+    }
+    out
+}
+
+silico_plugin_api::export_plugin! {
+    metrics: [SegmentationJaccard, ObjectsMetric],
+}

@@ -1,0 +1,133 @@
+"""Compare silico's SPHARM with aicsshparam on the same star-shaped objects.
+
+The objects come from the Rust bench, which also times silico and writes its numbers:
+
+    cargo run --release -p silico-evaluation --example spharm_bench -- --dump /tmp/spharm_objects
+    ~/.cache/silico/aicsshparam-venv/bin/python python/compare_aicsshparam.py /tmp/spharm_objects
+
+aicsshparam (AllenCell/aics-shparam) lives in its own virtual environment, as it pins VTK and
+pyshtools:
+
+    python3 -m venv ~/.cache/silico/aicsshparam-venv
+    ~/.cache/silico/aicsshparam-venv/bin/pip install aicsshparam
+
+For each object, `shparam.get_shcoeffs` runs at the degree silico used for it (no 2D alignment,
+so the frame stays the image's), and its expansion is evaluated exactly at Fibonacci points on
+the sphere (4 per voxel-surface vertex, like silico's dense measure). The Hausdorff distance is
+taken against the same surface silico measures: the voxel-face surface's corners, face centres
+and edge midpoints (1 µm isotropic voxels, so voxels = µm). aicsshparam is radial
+(star-shaped objects only), hence the ellipsoids.
+"""
+
+import argparse
+import csv
+import pathlib
+import time
+
+import numpy as np
+import pyshtools
+from aicsshparam import shparam
+from scipy.spatial import cKDTree
+from vtk.util import numpy_support
+
+
+def voxel_surface(image):
+    """Corners, face centres and edge midpoints of the faces between object and background,
+    as (x, y, z) with voxel centres at integer indices."""
+    padded = np.pad(image.astype(bool), 1)
+    points = []
+    for axis in range(3):
+        for step in (1, -1):
+            neighbour = np.roll(padded, -step, axis=axis)
+            faces = np.argwhere(padded & ~neighbour).astype(float) - 1.0
+            offset = np.zeros(3)
+            offset[axis] = 0.5 * step
+            centres = faces + offset
+            others = [a for a in range(3) if a != axis]
+            for du in (-0.5, 0.0, 0.5):
+                for dv in (-0.5, 0.0, 0.5):
+                    shift = np.zeros(3)
+                    shift[others[0]] = du
+                    shift[others[1]] = dv
+                    points.append(centres + shift)
+    zyx = np.unique(np.round(np.concatenate(points) * 2).astype(np.int64), axis=0) / 2.0
+    corners = np.all(np.abs(zyx - np.round(zyx)) == 0.5, axis=1)
+    return zyx[:, ::-1], int(corners.sum())
+
+
+def fibonacci_directions(count):
+    index = np.arange(count) + 0.5
+    colatitude = np.arccos(1 - 2 * index / count)
+    longitude = (np.pi * (1 + 5**0.5) * index) % (2 * np.pi)
+    return colatitude, longitude
+
+
+def reconstruct(coeffs_dict, lmax, count):
+    """aicsshparam's surface r(colatitude, lon) at `count` Fibonacci directions, as (x, y, z)
+    about its centroid (lon = π + atan2(y, x) in aicsshparam)."""
+    cilm = np.zeros((2, lmax + 1, lmax + 1))
+    for key, value in coeffs_dict.items():
+        body = key[len("shcoeffs_L"):]
+        degree, rest = body.split("M")
+        order, kind = int(rest[:-1]), rest[-1]
+        cilm[0 if kind == "C" else 1, int(degree), order] = value
+    colatitude, longitude = fibonacci_directions(count)
+    radius = pyshtools.expand.MakeGridPoint(
+        cilm, 90.0 - np.degrees(colatitude), np.degrees(longitude)
+    )
+    azimuth = longitude - np.pi
+    return np.stack(
+        [
+            radius * np.sin(colatitude) * np.cos(azimuth),
+            radius * np.sin(colatitude) * np.sin(azimuth),
+            radius * np.cos(colatitude),
+        ],
+        axis=1,
+    )
+
+
+def hausdorff(a, b):
+    return max(cKDTree(b).query(a)[0].max(), cKDTree(a).query(b)[0].max())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=pathlib.Path)
+    args = parser.parse_args()
+    with open(args.folder / "objects.tsv") as table:
+        rows = list(csv.DictReader(table, delimiter="\t"))
+    print("object\tdegree\tsilico_ms\taics_ms\tsilico_hd_um\taics_hd_um\taics_hd_vs_own_mesh_um")
+    results = []
+    for row in rows:
+        image = np.load(args.folder / f"object_{row['object']}.npy")
+        image = np.pad(image, 1)
+        lmax = int(row["degree"])
+        start = time.perf_counter()
+        (coeffs, _grid_rec), (_image, mesh, _grid, transform) = shparam.get_shcoeffs(
+            image=image, lmax=lmax, alignment_2d=False
+        )
+        aics_ms = 1e3 * (time.perf_counter() - start)
+        surface, corner_count = voxel_surface(image)
+        surface -= np.asarray(transform)
+        reconstruction = reconstruct(coeffs, lmax, 4 * corner_count)
+        own_mesh = numpy_support.vtk_to_numpy(mesh.GetPoints().GetData())
+        aics_hd = hausdorff(surface, reconstruction)
+        own_hd = hausdorff(own_mesh, reconstruction)
+        results.append((float(row["ms"]), aics_ms, float(row["hausdorff_um"]), aics_hd))
+        print(
+            f"{row['object']}\t{lmax}\t{float(row['ms']):.1f}\t{aics_ms:.1f}\t"
+            f"{float(row['hausdorff_um']):.3f}\t{aics_hd:.3f}\t{own_hd:.3f}"
+        )
+    values = np.array(results)
+    print(
+        f"silico:      {values[:, 0].mean():.1f} ms/object, Hausdorff mean "
+        f"{values[:, 2].mean():.3f} max {values[:, 2].max():.3f} µm"
+    )
+    print(
+        f"aicsshparam: {values[:, 1].mean():.1f} ms/object, Hausdorff mean "
+        f"{values[:, 3].mean():.3f} max {values[:, 3].max():.3f} µm"
+    )
+
+
+if __name__ == "__main__":
+    main()

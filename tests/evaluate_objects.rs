@@ -1,0 +1,185 @@
+//! `silico evaluate jaccard` and `silico evaluate objects` end to end on a small synthetic
+//! dataset, with the real images themselves standing in for a perfect model and another
+//! structure's images for a wrong one: the measures must tell them apart.
+
+mod common;
+
+use common::{ok, run_silico, scratch_registry, ScratchRegistry};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::OnceLock,
+};
+
+const REGISTRY: &str = r#"
+[plugins]
+objects = "{objects}"
+"#;
+
+/// Data, and two prediction sets: `perfect` (nucleoli = the real nucleoli images) and `wrong`
+/// (nucleoli = the real golgi images).
+fn setup() -> &'static (ScratchRegistry, PathBuf, PathBuf, PathBuf) {
+    static SETUP: OnceLock<(ScratchRegistry, PathBuf, PathBuf, PathBuf)> = OnceLock::new();
+    SETUP.get_or_init(|| {
+        let registry = scratch_registry(REGISTRY);
+        let data = registry.dir.path().join("data");
+        ok(&run_silico(
+            &registry,
+            &[
+                "synth",
+                "--fields",
+                "2",
+                "--seed",
+                "11",
+                "--out",
+                data.to_str().unwrap(),
+            ],
+        ));
+        let perfect = registry.dir.path().join("perfect");
+        let wrong = registry.dir.path().join("wrong");
+        for field in ["field_000", "field_001"] {
+            for (set, source) in [(&perfect, "nucleoli"), (&wrong, "golgi")] {
+                let dir = set.join("nucleoli");
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::copy(
+                    data.join("fields")
+                        .join(field)
+                        .join(format!("{source}.tif")),
+                    dir.join(format!("{field}.tif")),
+                )
+                .unwrap();
+            }
+        }
+        (registry, data, perfect, wrong)
+    })
+}
+
+fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split(','))
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn evaluate(what: &str, extra: &[&str]) -> PathBuf {
+    let (registry, data, perfect, wrong) = setup();
+    let out = registry.dir.path().join(format!("{what}-out"));
+    let perfect = format!("perfect={}", perfect.display());
+    let wrong = format!("wrong={}", wrong.display());
+    let mut args = vec![
+        "evaluate",
+        what,
+        "--data",
+        data.to_str().unwrap(),
+        "--predictions",
+        &perfect,
+        "--predictions",
+        &wrong,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    ok(&run_silico(registry, &args));
+    out
+}
+
+#[test]
+fn jaccard_is_one_for_the_real_images_and_low_for_another_structure() {
+    let out = evaluate("jaccard", &[]);
+    let rows = csv_rows(&out.join("jaccard.csv"));
+    assert_eq!(rows.len(), 4, "two models × two images");
+    for row in &rows {
+        let jaccard: f64 = row["jaccard"].parse().unwrap();
+        match row["model"].as_str() {
+            "perfect" => assert_eq!(jaccard, 1.0, "{row:?}"),
+            _ => assert!(jaccard < 0.2, "{row:?}"),
+        }
+        assert!(row["voxels_real"].parse::<u64>().unwrap() > 0);
+    }
+    assert_eq!(csv_rows(&out.join("jaccard_summary.csv")).len(), 2);
+    let png = std::fs::read(out.join("jaccard.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+}
+
+#[test]
+fn objects_of_the_real_images_match_and_another_structures_do_not() {
+    let out = evaluate("objects", &["--structure", "nucleoli"]);
+    let summary = csv_rows(&out.join("summary.csv"));
+    let by_model: HashMap<&str, &HashMap<String, String>> =
+        summary.iter().map(|r| (r["model"].as_str(), r)).collect();
+    let value = |model: &str, key: &str| -> f64 { by_model[model][key].parse().unwrap() };
+
+    // The same images give the same objects, descriptors and positions.
+    assert!(value("perfect", "cells") >= 2.0);
+    assert_eq!(
+        value("perfect", "objects/real"),
+        value("perfect", "objects/synthetic")
+    );
+    assert!(value("perfect", "objects/real") >= 8.0);
+    assert_eq!(value("perfect", "spatial_kl"), 0.0);
+    assert!(value("perfect", "shape_divergence/k4") < 0.1);
+    // Golgi are fewer, larger, and sit beside the nucleus, not in it.
+    assert!(value("wrong", "spatial_kl") > 10.0 * value("perfect", "spatial_kl") + 0.05);
+    assert!(value("wrong", "shape_divergence/k4") > value("perfect", "shape_divergence/k4"));
+
+    let objects = csv_rows(&out.join("objects.csv"));
+    let perfect: Vec<&HashMap<String, String>> =
+        objects.iter().filter(|o| o["model"] == "perfect").collect();
+    let (real, synthetic): (Vec<_>, Vec<_>) = perfect.into_iter().partition(|o| o["set"] == "real");
+    assert_eq!(real.len(), synthetic.len());
+    for (r, s) in real.iter().zip(&synthetic) {
+        for field in ["cell", "voxels", "x", "y", "z", "hausdorff_um"] {
+            assert_eq!(r[field], s[field], "{field}");
+        }
+        let radius: f64 = r["radius"].parse().unwrap();
+        assert!((0.0..=1.0).contains(&radius), "{r:?}");
+    }
+    for picture in [
+        "divergence.png",
+        "embedding-perfect-nucleoli.png",
+        "radial-wrong-nucleoli.png",
+    ] {
+        let png = std::fs::read(out.join(picture)).unwrap();
+        assert_eq!(&png[1..4], b"PNG", "{picture}");
+    }
+}
+
+#[test]
+fn a_prediction_of_an_unknown_image_is_named() {
+    let (registry, data, perfect, _) = setup();
+    let stray = registry.dir.path().join("stray");
+    std::fs::create_dir_all(stray.join("nucleoli")).unwrap();
+    std::fs::copy(
+        perfect.join("nucleoli/field_000.tif"),
+        stray.join("nucleoli/field_999.tif"),
+    )
+    .unwrap();
+    let output = run_silico(
+        registry,
+        &[
+            "evaluate",
+            "jaccard",
+            "--data",
+            data.to_str().unwrap(),
+            "--predictions",
+            stray.to_str().unwrap(),
+            "--out",
+            registry.dir.path().join("stray-out").to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("nucleoli.csv: no row for image `field_999`"),
+        "{stderr}"
+    );
+}
