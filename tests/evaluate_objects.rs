@@ -69,9 +69,10 @@ fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
         .collect()
 }
 
-fn evaluate(what: &str, extra: &[&str]) -> PathBuf {
+/// Runs `silico evaluate WHAT` on both prediction sets into the folder `out`.
+fn evaluate(what: &str, out: &str, extra: &[&str]) -> PathBuf {
     let (registry, data, perfect, wrong) = setup();
-    let out = registry.dir.path().join(format!("{what}-out"));
+    let out = registry.dir.path().join(out);
     let perfect = format!("perfect={}", perfect.display());
     let wrong = format!("wrong={}", wrong.display());
     let mut args = vec![
@@ -93,7 +94,7 @@ fn evaluate(what: &str, extra: &[&str]) -> PathBuf {
 
 #[test]
 fn jaccard_is_one_for_the_real_images_and_low_for_another_structure() {
-    let out = evaluate("jaccard", &[]);
+    let out = evaluate("jaccard", "jaccard", &[]);
     let rows = csv_rows(&out.join("jaccard.csv"));
     assert_eq!(rows.len(), 4, "two models × two images");
     for row in &rows {
@@ -111,7 +112,7 @@ fn jaccard_is_one_for_the_real_images_and_low_for_another_structure() {
 
 #[test]
 fn objects_of_the_real_images_match_and_another_structures_do_not() {
-    let out = evaluate("objects", &["--structure", "nucleoli"]);
+    let out = evaluate("objects", "objects", &["--structure", "nucleoli"]);
     let summary = csv_rows(&out.join("summary.csv"));
     let by_model: HashMap<&str, &HashMap<String, String>> =
         summary.iter().map(|r| (r["model"].as_str(), r)).collect();
@@ -153,6 +154,34 @@ fn objects_of_the_real_images_match_and_another_structures_do_not() {
 }
 
 #[test]
+fn supplied_cell_labels_replace_the_segmented_cells() {
+    let (_, data, _, _) = setup();
+    let labels = |name: &str| format!("{}/fields/{{image}}/labels/{name}.tif", data.display());
+    let (cells, nuclei) = (labels("cells"), labels("nuclei"));
+    let out = evaluate(
+        "objects",
+        "objects-given-cells",
+        &[
+            "--structure",
+            "nucleoli",
+            "--cells",
+            &cells,
+            "--nuclei",
+            &nuclei,
+        ],
+    );
+    let summary = csv_rows(&out.join("summary.csv"));
+    for row in &summary {
+        // The ground-truth cells, less those touching the border: as many as segmented.
+        assert!(row["cells"].parse::<f64>().unwrap() >= 2.0, "{row:?}");
+        assert!(
+            row["objects/real"].parse::<f64>().unwrap() >= 8.0,
+            "{row:?}"
+        );
+    }
+}
+
+#[test]
 fn a_prediction_of_an_unknown_image_is_named() {
     let (registry, data, perfect, _) = setup();
     let stray = registry.dir.path().join("stray");
@@ -180,6 +209,49 @@ fn a_prediction_of_an_unknown_image_is_named() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains("nucleoli.csv: no row for image `field_999`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn segment_writes_instance_labels_and_names_unknown_structures() {
+    let (registry, data, _, _) = setup();
+    let input = data.join("fields/field_000/nucleoli.tif");
+    let out = registry.dir.path().join("nucleoli-labels.tif");
+    let stdout = ok(&run_silico(
+        registry,
+        &[
+            "segment",
+            "--structure",
+            "nucleoli",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ));
+    let count: u32 = stdout.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(count >= 2, "{stdout}");
+    let labels = silico_imaging::tiff::read_volume(&out).unwrap();
+    let highest = labels.data.iter().fold(0.0f32, |m, &v| m.max(v));
+    assert_eq!(highest as u32, count);
+
+    let output = run_silico(
+        registry,
+        &[
+            "segment",
+            "--structure",
+            "nucleolus",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("`nucleolus`") && stderr.contains("nucleoli"),
         "{stderr}"
     );
 }

@@ -26,7 +26,9 @@ use crate::points::Points;
 use crate::spatial::{cellorganizer_grid, position_r_squared, spatial_kl_test, SpatialSettings};
 use crate::spharm::{spharm, BinaryObject, SpharmSettings};
 use serde::{Deserialize, Serialize};
-use silico_segmentation::{objects_in_cells, CellObject, CellSegmentation, Labels};
+use silico_segmentation::{
+    objects::BoundingBox, objects_in_cells, CellObject, CellSegmentation, Labels,
+};
 use std::fmt;
 
 /// How objects are described and compared. TOML keys: `k`, `permutations`, `seed`,
@@ -245,7 +247,7 @@ impl ObjectEvaluation {
         image: usize,
         objects: &[CellObject],
         cells: &CellSegmentation,
-        boxes: &[Option<Box3>],
+        boxes: &[Option<BoundingBox>],
         voxel_um: [f32; 3],
     ) -> Vec<ObjectRecord> {
         let voxel = voxel_um.map(f64::from);
@@ -422,42 +424,29 @@ impl ObjectEvaluation {
     }
 }
 
-/// A voxel box, `max` exclusive, (z, y, x).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Box3 {
-    min: [usize; 3],
-    max: [usize; 3],
-}
-
-impl Box3 {
-    fn shape(&self) -> [usize; 3] {
-        std::array::from_fn(|a| self.max[a] - self.min[a])
-    }
-}
-
 /// The bounding box of every label, indexed by label.
-fn label_boxes(labels: &Labels) -> Vec<Option<Box3>> {
+fn label_boxes(labels: &Labels) -> Vec<Option<BoundingBox>> {
     let [_, ny, nx] = labels.shape;
-    let mut boxes: Vec<Option<Box3>> = vec![None; labels.max_label() as usize + 1];
+    let mut boxes: Vec<Option<BoundingBox>> = vec![None; labels.max_label() as usize + 1];
     for (i, &l) in labels.data.iter().enumerate() {
         if l == 0 {
             continue;
         }
         let at = [i / (ny * nx), (i / nx) % ny, i % nx];
-        let b = boxes[l as usize].get_or_insert(Box3 {
+        let b = boxes[l as usize].get_or_insert(BoundingBox {
             min: at,
             max: at.map(|v| v + 1),
         });
-        for a in 0..3 {
-            b.min[a] = b.min[a].min(at[a]);
-            b.max[a] = b.max[a].max(at[a] + 1);
+        for (a, &v) in at.iter().enumerate() {
+            b.min[a] = b.min[a].min(v);
+            b.max[a] = b.max[a].max(v + 1);
         }
     }
     boxes
 }
 
 /// The masks of cell `id` and of its nucleus within `b`.
-fn cell_crops(cells: &CellSegmentation, id: u32, b: Box3) -> (Vec<bool>, Vec<bool>) {
+fn cell_crops(cells: &CellSegmentation, id: u32, b: BoundingBox) -> (Vec<bool>, Vec<bool>) {
     let [_, ny, nx] = cells.cells.shape;
     let len: usize = b.shape().iter().product();
     let (mut cell, mut nucleus) = (Vec::with_capacity(len), Vec::with_capacity(len));

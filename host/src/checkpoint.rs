@@ -126,8 +126,16 @@ pub fn load_into(dir: &Path, model: &mut Model) -> Result<OptimizerState> {
         );
     }
     load_networks(dir, model)?;
-    let text = std::fs::read_to_string(dir.join(META_FILE))?;
-    let file: MetaFile = serde_json::from_str(&text)?;
+    read_optimizer(dir)
+}
+
+/// The optimizer state saved with the checkpoint in `dir`.
+pub fn read_optimizer(dir: &Path) -> Result<OptimizerState> {
+    let path = dir.join(META_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let file: MetaFile = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a silico checkpoint", path.display()))?;
     Ok(OptimizerState {
         moments: read_tensors(&dir.join(OPTIMIZER_FILE))?,
         generator_steps: file.generator_steps,

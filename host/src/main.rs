@@ -3,6 +3,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use silico::{check, evaluate, parse_device, predict, retrain, train, Plugins, Registry};
 use silico_imaging::synth::{self, Recipe};
+use silico_segmentation::{segment_objects, SegmentationConfig};
 use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
 
 /// Label-free prediction of organelle fluorescence from transmitted light, and its evaluation.
@@ -149,6 +150,29 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Segment one structure in an image with its classic workflow (after the Allen Cell &
+    /// Structure Segmenter, as `evaluate jaccard` and `evaluate objects` do); writes its objects
+    /// as u16 instance labels.
+    #[command(
+        after_help = "Example:\n  silico segment --structure nucleoli --input data/fields/field_000/nucleoli.tif --out nucleoli-labels.tif"
+    )]
+    Segment {
+        /// A structure name, e.g. nucleoli (an unknown name gets the list).
+        #[arg(long)]
+        structure: String,
+        /// A fluorescence TIFF, real or predicted.
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+        /// The channel of a multi-channel file.
+        #[arg(long)]
+        channel: Option<usize>,
+        /// A TOML file of workflow overrides, one table per structure, e.g. [nucleoli] with
+        /// min_size_um3 = 0.5.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Evaluate predictions beyond pixel error.
     #[command(subcommand)]
     Evaluate(Evaluate),
@@ -243,6 +267,14 @@ struct ObjectArgs {
     /// `compare = { k = [8], permutations = 100 }` or `[segmentation.nucleoli]` overrides.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Cell instance labels to use instead of segmenting the real membrane and DNA images (for
+    /// `objects`): a path with {image} for the image name, e.g.
+    /// data/fields/{image}/labels/cells.tif. Needs --nuclei.
+    #[arg(long, value_name = "PATH", requires = "nuclei")]
+    cells: Option<String>,
+    /// Nucleus instance labels, as --cells.
+    #[arg(long, value_name = "PATH", requires = "cells")]
+    nuclei: Option<String>,
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
@@ -268,6 +300,7 @@ impl ObjectArgs {
                 .collect::<Result<_>>()?,
             structures: self.structures,
             config,
+            cell_labels: self.cells.zip(self.nuclei),
             out: self.out,
         })
     }
@@ -504,6 +537,46 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 println!("  {structure:<24} {value:.4}");
             }
             println!("wrote {}", out.display());
+        }
+        Command::Segment {
+            structure,
+            input,
+            channel,
+            config,
+            out,
+        } => {
+            let workflows = match &config {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read --config {}", path.display()))?;
+                    SegmentationConfig::from_toml(&text, &path.display().to_string())?
+                }
+                None => SegmentationConfig::default(),
+            };
+            let volume = silico_imaging::tiff::read_volume(&input)?;
+            let channel = match (channel, volume.channels()) {
+                (Some(c), _) => c,
+                (None, 1) => 0,
+                (None, n) => anyhow::bail!(
+                    "{}: has {n} channels; pick one with --channel",
+                    input.display()
+                ),
+            };
+            let volume = volume
+                .extract_channel(channel)
+                .with_context(|| input.display().to_string())?;
+            let shape = volume.spatial_shape();
+            let labels =
+                segment_objects(&structure, &volume.data, shape, volume.voxel_um, &workflows)?;
+            let count = labels.max_label();
+            let Some(data) = labels.to_u16() else {
+                anyhow::bail!("{count} objects do not fit 16-bit labels; segment a smaller image");
+            };
+            silico_imaging::tiff::write_labels_u16(&out, &data, shape, volume.voxel_um)?;
+            println!(
+                "{count} {structure} objects; labels written to {}",
+                out.display()
+            );
         }
         Command::Evaluate(Evaluate::Jaccard { objects }) => {
             let (_, plugins) = load_registry(cli.registry)?;

@@ -113,14 +113,6 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
     // Initial weights come from libtorch's generator: seed it first, so that runs repeat.
     tch::manual_seed(settings.seed as i64);
     let mut model = Model::build(plugins, &request.model, &spec, 1, 1)?;
-    if let Some(init) = &request.init {
-        checkpoint::load_networks(init, &mut model)
-            .with_context(|| format!("initial weights from {}", init.display()))?;
-    }
-    model.generator.set_device(request.device)?;
-    if let Some(d) = &mut model.discriminator {
-        d.set_device(request.device)?;
-    }
     let meta = CheckpointMeta {
         iteration: 0,
         model: request.model.clone(),
@@ -134,6 +126,11 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
         Some(d) => Some(Adam::new(d.parameters()?, settings.lr, settings.betas)),
         None => None,
     };
+
+    if let Some(init) = &request.init {
+        fine_tune_from(init, &mut model, &mut optimizer_g, optimizer_d.as_mut())
+            .with_context(|| format!("initial weights from {}", init.display()))?;
+    }
 
     std::fs::create_dir_all(&request.out)
         .with_context(|| format!("cannot create {}", request.out.display()))?;
@@ -238,6 +235,25 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
         seconds_per_iteration: started.elapsed().as_secs_f64() / done as f64,
         interrupted,
     })
+}
+
+/// Starts from the networks of the checkpoint in `init` and continues its optimizers where it
+/// left them, as more iterations of that run would (an imported checkpoint, with no steps taken,
+/// starts them afresh).
+fn fine_tune_from(
+    init: &Path,
+    model: &mut Model,
+    optimizer_g: &mut Adam,
+    optimizer_d: Option<&mut Adam>,
+) -> Result<()> {
+    let (found, _) = checkpoint::read_meta(init)?;
+    checkpoint::load_networks(&found, model)?;
+    let state = checkpoint::read_optimizer(&found)?;
+    restore_optimizer(optimizer_g, &state, "generator", state.generator_steps)?;
+    if let (Some(adam), true) = (optimizer_d, state.discriminator_steps > 0) {
+        restore_optimizer(adam, &state, "discriminator", state.discriminator_steps)?;
+    }
+    Ok(())
 }
 
 fn restore_optimizer(

@@ -64,8 +64,15 @@ pub struct ObjectRequest {
     pub structures: Vec<String>,
     /// Extra keys of the metric's configuration (TOML), beside `structure`.
     pub config: toml::Table,
+    /// Cell and nucleus instance labels supplied by the user instead of segmented from the real
+    /// membrane and DNA images: paths with `{image}` for the image name, e.g.
+    /// `data/fields/{image}/labels/cells.tif`.
+    pub cell_labels: Option<(String, String)>,
     pub out: PathBuf,
 }
+
+/// Stands for the image name in a label path template.
+const IMAGE: &str = "{image}";
 
 /// The real images of a data folder, by structure and image name.
 struct RealImages {
@@ -122,8 +129,8 @@ fn read_single(path: &Path) -> Result<Volume> {
             volume.shape[0]
         );
     }
-    Ok(Volume::new(volume.shape, volume.voxel_um, volume.data)
-        .with_context(|| path.display().to_string())?)
+    Volume::new(volume.shape, volume.voxel_um, volume.data)
+        .with_context(|| path.display().to_string())
 }
 
 /// The structure folders of `source` to evaluate, each with its image names (file stems).
@@ -337,6 +344,13 @@ impl ObjectSummary {
 /// `divergence.png` (Fig. 7), and per model and structure `embedding-*.png` (the shape space)
 /// and `radial-*.png` (normalized radial positions).
 pub fn objects_report(plugins: &Plugins, request: &ObjectRequest) -> Result<Vec<ObjectSummary>> {
+    if let Some((cells, nuclei)) = &request.cell_labels {
+        for template in [cells, nuclei] {
+            if !template.contains(IMAGE) {
+                bail!("--cells/--nuclei `{template}`: put {IMAGE} where the image name goes");
+            }
+        }
+    }
     fs::create_dir_all(&request.out)
         .with_context(|| format!("cannot create {}", request.out.display()))?;
     let mut real = RealImages::new(&request.data);
@@ -352,9 +366,21 @@ pub fn objects_report(plugins: &Plugins, request: &ObjectRequest) -> Result<Vec<
             for image in &images {
                 let inputs = MetricInputs::default()
                     .with("target", real.load(&structure, image)?)
-                    .with("prediction", prediction(source, &structure, image)?)
-                    .with("cell_membrane", real.load("cell_membrane", image)?)
-                    .with("dna", real.load("dna", image)?);
+                    .with("prediction", prediction(source, &structure, image)?);
+                let inputs = match &request.cell_labels {
+                    Some((cells, nuclei)) => inputs
+                        .with(
+                            "cells",
+                            read_single(Path::new(&cells.replace(IMAGE, image)))?,
+                        )
+                        .with(
+                            "nuclei",
+                            read_single(Path::new(&nuclei.replace(IMAGE, image)))?,
+                        ),
+                    None => inputs
+                        .with("cell_membrane", real.load("cell_membrane", image)?)
+                        .with("dna", real.load("dna", image)?),
+                };
                 metric
                     .update(&inputs)
                     .with_context(|| format!("{} {structure} {image}", source.label))?;
