@@ -138,6 +138,9 @@ pub struct RetrainSettings {
     pub p_for: BTreeMap<String, Vec<f64>>,
     /// Start each run from fresh weights instead of fine-tuning the current model.
     pub from_scratch: bool,
+    /// Adam's learning rate in the retraining runs [default: the model's `train.lr`]. Fine-tuning
+    /// usually wants a smaller one than training from scratch.
+    pub lr: Option<f64>,
     pub order: RetrainOrder,
     /// Structures kept as they are (the paper skipped desmosomes, whose large MSE biased the
     /// ratio); their predictions still count as the others.
@@ -153,6 +156,7 @@ impl Default for RetrainSettings {
             p: vec![0.0, 1.0, 2.0, 3.0, 4.0],
             p_for: BTreeMap::new(),
             from_scratch: false,
+            lr: None,
             order: RetrainOrder::Decreasing,
             skip: Vec::new(),
             loss: ComponentRef {
@@ -172,6 +176,9 @@ impl RetrainSettings {
     fn validate(&self) -> Result<(), String> {
         if self.iterations == 0 {
             return Err("`iterations` must be at least 1".into());
+        }
+        if let Some(lr) = self.lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
+            return Err(format!("`lr` must be a positive number, got {lr}"));
         }
         for (key, values) in std::iter::once(("p".to_string(), &self.p))
             .chain(self.p_for.iter().map(|(s, v)| (format!("p_for.{s}"), v)))

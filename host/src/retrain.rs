@@ -31,7 +31,7 @@ use crate::{
     files::{self, write_atomic},
     plugins::Plugins,
     predict::{self, PredictRequest, Rows},
-    registry::{ComponentRef, ModelSpec, Registry, RetrainOrder, RetrainSettings},
+    registry::{ModelSpec, Registry, RetrainOrder, RetrainSettings},
     train::{self, checkpoint_dir, StopSignal, TrainRequest},
 };
 use anyhow::{bail, Context, Result};
@@ -426,7 +426,7 @@ impl Retraining<'_> {
             .join("steps")
             .join(format!("{}-{structure}", step + 1))
             .join(format!("p{p}"));
-        let definition = retraining_definition(self.table, &self.settings.loss, p);
+        let definition = retraining_definition(self.table, self.settings, p);
         ModelSpec::from_table(&self.request.model, &definition)
             .context("the retraining model (the registry's model plus the exclusivity term)")?;
         let started = checkpoint::locate(&checkpoint_dir(&run))
@@ -492,11 +492,20 @@ impl Retraining<'_> {
     }
 }
 
-/// The model's registry table with the exclusivity term added at weight `p` (and without its
-/// `retrain` table, which the run itself does not use).
-fn retraining_definition(table: &toml::Table, loss: &ComponentRef, p: f64) -> toml::Table {
+/// The model's registry table with the exclusivity term added at weight `p` and the retraining
+/// learning rate, without its `retrain` table, which the run itself does not use.
+fn retraining_definition(table: &toml::Table, settings: &RetrainSettings, p: f64) -> toml::Table {
     let mut table = table.clone();
     table.remove("retrain");
+    if let Some(lr) = settings.lr {
+        let train = table
+            .entry("train")
+            .or_insert_with(|| toml::Table::new().into());
+        if let Some(train) = train.as_table_mut() {
+            train.insert("lr".into(), lr.into());
+        }
+    }
+    let loss = &settings.loss;
     let mut term = loss.config.clone();
     term.insert("component".into(), loss.component.clone().into());
     term.insert("weight".into(), p.into());
@@ -617,6 +626,8 @@ fn trajectory_png(state: &State) -> Result<Vec<u8>> {
             y: steps.iter().map(|(_, _, m)| m.ratio()).collect(),
             point_labels: steps.iter().map(|(_, p, _)| p.clone()).collect(),
         }],
+        // Room for every structure's name under its step.
+        width: (180 * steps.len() + 300).max(720),
         ..LineChart::default()
     };
     Ok(chart.png()?)
@@ -807,6 +818,7 @@ fn mse_vs_exclusivity_csv(state: &State) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::ComponentRef;
 
     fn measures(organelle: &[(&str, f64)]) -> Measures {
         Measures {
@@ -844,13 +856,19 @@ mod tests {
         "#
         .parse()
         .unwrap();
-        let loss = ComponentRef {
-            component: "exclusivity".into(),
-            config: [("margin".to_string(), toml::Value::from(0.5))]
-                .into_iter()
-                .collect(),
+        let settings = RetrainSettings {
+            lr: Some(1e-4),
+            loss: ComponentRef {
+                component: "exclusivity".into(),
+                config: [("margin".to_string(), toml::Value::from(0.5))]
+                    .into_iter()
+                    .collect(),
+            },
+            ..RetrainSettings::default()
         };
-        let spec = ModelSpec::from_table("m", &retraining_definition(&table, &loss, 2.5)).unwrap();
+        let spec =
+            ModelSpec::from_table("m", &retraining_definition(&table, &settings, 2.5)).unwrap();
+        assert_eq!(spec.train.lr, 1e-4);
         assert!(spec.retrain.is_none());
         assert_eq!(spec.losses.len(), 2);
         assert_eq!(spec.losses[1].component.component, "exclusivity");
