@@ -5,13 +5,13 @@
 
 mod common;
 
-use common::{ok, run_silico, scratch_registry, silico_bin, ScratchRegistry};
+use common::{interrupt_when, ok, run_silico, scratch_registry, silico_bin, ScratchRegistry};
 use serde_json::Value;
 use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::OnceLock,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 const REGISTRY: &str = r#"
@@ -190,20 +190,11 @@ fn an_interrupted_retraining_resumes_to_the_same_result() {
         .spawn()
         .unwrap();
     let state = out.join("state.json");
-    let started = Instant::now();
-    while !state.exists() || json(&state)["candidates"].as_array().unwrap().is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no finished run after 5 minutes"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let output = child.wait_with_output().unwrap();
+    let output = interrupt_when(
+        child,
+        || state.exists() && !json(&state)["candidates"].as_array().unwrap().is_empty(),
+        Duration::from_secs(300),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");

@@ -5,12 +5,14 @@
 
 mod common;
 
-use common::{ok, predict_args, run_silico, scratch_registry, silico_bin, ScratchRegistry};
+use common::{
+    interrupt_when, ok, predict_args, run_silico, scratch_registry, silico_bin, ScratchRegistry,
+};
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
     sync::OnceLock,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 const MICRO: &str = r#"
@@ -146,20 +148,11 @@ fn ctrl_c_saves_a_checkpoint_and_resume_finishes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !run.join("checkpoint/checkpoint.json").exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no checkpoint after 2 minutes"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let output = child.wait_with_output().unwrap();
+    let output = interrupt_when(
+        child,
+        || run.join("checkpoint/checkpoint.json").exists(),
+        Duration::from_secs(120),
+    );
     assert_eq!(
         output.status.code(),
         Some(130),

@@ -600,6 +600,34 @@ pub(crate) fn xy_frame(
     })
 }
 
+/// A blank image of `frame`'s size with the frame of an x–y chart drawn on it: title, axes,
+/// ticks and legend, as [`xy_frame`] laid them out.
+pub fn framed_image(
+    frame: &Frame,
+    title: &str,
+    x_axis: &Axis,
+    y_axis: &Axis,
+    legend: &[LegendEntry],
+) -> Image {
+    let mut image = Image::new(frame.width, frame.height);
+    draw_frame(
+        &mut image,
+        frame,
+        &FrameSpec {
+            width: frame.width,
+            height: frame.height,
+            title,
+            x_axis,
+            y_axis,
+            x_range: (frame.x.low, frame.x.high),
+            y_range: (frame.y.low, frame.y.high),
+            legend,
+            upward_x_labels: false,
+        },
+    );
+    image
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,7 @@
 //! Line charts: named series over shared x values, lines with point markers, optional text at
 //! each point (e.g. the weight p chosen at each retraining step, Sun et al. 2022 Fig. 5).
 
-use crate::axis::{
-    draw_frame, xy_frame, Axis, Frame, FrameSpec, LegendEntry, MARKER_RADIUS, SMALL,
-};
+use crate::axis::{framed_image, xy_frame, Axis, Frame, LegendEntry, MARKER_RADIUS, SMALL};
 use crate::canvas::{series_color, Image, Marker, BLACK};
 use crate::{Chart, PlotError};
 
@@ -101,22 +99,12 @@ impl LineChart {
 impl Chart for LineChart {
     fn render(&self) -> Result<Image, PlotError> {
         let frame = self.frame()?;
-        let legend = self.legend();
-        let mut image = Image::new(frame.width, frame.height);
-        draw_frame(
-            &mut image,
+        let mut image = framed_image(
             &frame,
-            &FrameSpec {
-                width: frame.width,
-                height: frame.height,
-                title: &self.title,
-                x_axis: &self.x_axis,
-                y_axis: &self.y_axis,
-                x_range: (frame.x.low, frame.x.high),
-                y_range: (frame.y.low, frame.y.high),
-                legend: &legend,
-                upward_x_labels: false,
-            },
+            &self.title,
+            &self.x_axis,
+            &self.y_axis,
+            &self.legend(),
         );
         for (i, s) in self.series.iter().enumerate() {
             let color = series_color(i);

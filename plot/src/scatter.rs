@@ -2,9 +2,7 @@
 //! names), optional log10 axes (Sun et al. 2022 Fig. 7: log shape vs log spatial divergence) and
 //! optional segments or arrows joining points (Fig. 6: before → after retraining per structure).
 
-use crate::axis::{
-    draw_frame, xy_frame, Axis, Frame, FrameSpec, LegendEntry, MARKER_RADIUS, SMALL,
-};
+use crate::axis::{framed_image, xy_frame, Axis, Frame, LegendEntry, MARKER_RADIUS, SMALL};
 use crate::canvas::{series_color, Image, Marker, BLACK, DARK_GREY};
 use crate::{Chart, PlotError};
 
@@ -107,22 +105,12 @@ impl ScatterChart {
 impl Chart for ScatterChart {
     fn render(&self) -> Result<Image, PlotError> {
         let frame = self.frame()?;
-        let legend = self.legend();
-        let mut image = Image::new(frame.width, frame.height);
-        draw_frame(
-            &mut image,
+        let mut image = framed_image(
             &frame,
-            &FrameSpec {
-                width: frame.width,
-                height: frame.height,
-                title: &self.title,
-                x_axis: &self.x_axis,
-                y_axis: &self.y_axis,
-                x_range: (frame.x.low, frame.x.high),
-                y_range: (frame.y.low, frame.y.high),
-                legend: &legend,
-                upward_x_labels: false,
-            },
+            &self.title,
+            &self.x_axis,
+            &self.y_axis,
+            &self.legend(),
         );
         for segment in &self.segments {
             let ends = frame

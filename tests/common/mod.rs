@@ -5,7 +5,8 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::{Child, Command, Output},
+    time::{Duration, Instant},
 };
 
 /// The `silico` binary under test.
@@ -127,4 +128,23 @@ pub fn predict_args<'a>(
     ];
     args.extend(extra);
     args
+}
+
+/// Waits until `ready` holds (at most `limit`), then interrupts `child` as Ctrl-C would, and
+/// returns what it printed.
+pub fn interrupt_when(child: Child, ready: impl Fn() -> bool, limit: Duration) -> Output {
+    let started = Instant::now();
+    while !ready() {
+        assert!(
+            started.elapsed() < limit,
+            "not ready to interrupt after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    child.wait_with_output().unwrap()
 }
