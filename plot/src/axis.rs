@@ -1,7 +1,7 @@
 //! Axes: automatic ranges, "nice" ticks (steps of 1, 2 or 5 × 10ᵏ, or decades on log axes),
 //! tick labels, and the frame every x–y chart shares (title, plot area, axes, legend).
 
-use crate::canvas::{Image, Marker, Rect, Rgb, BLACK, LIGHT_GREY};
+use crate::canvas::{series_color, Image, Marker, Rect, Rgb, BLACK, LIGHT_GREY};
 use crate::font::{text_height, text_length};
 use crate::PlotError;
 
@@ -598,6 +598,18 @@ pub(crate) fn xy_frame(
         legend,
         upward_x_labels: false,
     })
+}
+
+/// Legend entries for series named `names`, in order, each with its series colour and marker.
+pub fn series_legend<'a>(names: impl Iterator<Item = &'a str>) -> Vec<LegendEntry> {
+    names
+        .enumerate()
+        .map(|(i, name)| LegendEntry {
+            name: name.to_string(),
+            color: series_color(i),
+            marker: Some(Marker::of_series(i)),
+        })
+        .collect()
 }
 
 /// A blank image of `frame`'s size with the frame of an x–y chart drawn on it: title, axes,

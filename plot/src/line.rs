@@ -1,7 +1,9 @@
 //! Line charts: named series over shared x values, lines with point markers, optional text at
 //! each point (e.g. the weight p chosen at each retraining step, Sun et al. 2022 Fig. 5).
 
-use crate::axis::{framed_image, xy_frame, Axis, Frame, LegendEntry, MARKER_RADIUS, SMALL};
+use crate::axis::{
+    framed_image, series_legend, xy_frame, Axis, Frame, LegendEntry, MARKER_RADIUS, SMALL,
+};
 use crate::canvas::{series_color, Image, Marker, BLACK};
 use crate::{Chart, PlotError};
 
@@ -64,15 +66,7 @@ impl LineChart {
     }
 
     fn legend(&self) -> Vec<LegendEntry> {
-        self.series
-            .iter()
-            .enumerate()
-            .map(|(i, s)| LegendEntry {
-                name: s.name.clone(),
-                color: series_color(i),
-                marker: Some(Marker::of_series(i)),
-            })
-            .collect()
+        series_legend(self.series.iter().map(|s| s.name.as_str()))
     }
 
     /// The laid-out frame: where each data value lands in the image.

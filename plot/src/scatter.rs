@@ -2,7 +2,9 @@
 //! names), optional log10 axes (Sun et al. 2022 Fig. 7: log shape vs log spatial divergence) and
 //! optional segments or arrows joining points (Fig. 6: before → after retraining per structure).
 
-use crate::axis::{framed_image, xy_frame, Axis, Frame, LegendEntry, MARKER_RADIUS, SMALL};
+use crate::axis::{
+    framed_image, series_legend, xy_frame, Axis, Frame, LegendEntry, MARKER_RADIUS, SMALL,
+};
 use crate::canvas::{series_color, Image, Marker, BLACK, DARK_GREY};
 use crate::{Chart, PlotError};
 
@@ -68,15 +70,7 @@ impl ScatterChart {
     }
 
     fn legend(&self) -> Vec<LegendEntry> {
-        self.series
-            .iter()
-            .enumerate()
-            .map(|(i, s)| LegendEntry {
-                name: s.name.clone(),
-                color: series_color(i),
-                marker: Some(Marker::of_series(i)),
-            })
-            .collect()
+        series_legend(self.series.iter().map(|s| s.name.as_str()))
     }
 
     /// The laid-out frame: where each data point lands in the image. Ranges cover the series'
