@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use silico::{check, evaluate, parse_device, predict, retrain, train, Plugins, Registry};
 use silico_imaging::synth::{self, Recipe};
 use silico_segmentation::{segment_objects, SegmentationConfig};
-use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 /// Label-free prediction of organelle fluorescence from transmitted light, and its evaluation.
 #[derive(Parser)]
@@ -167,7 +171,7 @@ enum Command {
         #[arg(long)]
         channel: Option<usize>,
         /// A TOML file of workflow overrides, one table per structure, e.g. [nucleoli] with
-        /// min_size_um3 = 0.5.
+        /// min_size_um3 = 0.5, replacing the registry's `segmentation` tables.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         #[arg(long, value_name = "FILE")]
@@ -263,8 +267,8 @@ struct ObjectArgs {
     /// among nucleoli, mitochondria, golgi and desmosomes].
     #[arg(long = "structure", value_name = "NAME")]
     structures: Vec<String>,
-    /// A TOML file of the metric's settings (see `silico plugins --defaults`), e.g.
-    /// `compare = { k = [8], permutations = 100 }` or `[segmentation.nucleoli]` overrides.
+    /// A TOML file of the metric's settings (see `silico plugins --defaults`), replacing the
+    /// registry's `[metrics.<metric>]` keys, e.g. `compare = { k = [8], permutations = 100 }`.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Cell instance labels to use instead of segmenting the real membrane and DNA images (for
@@ -279,15 +283,22 @@ struct ObjectArgs {
     out: PathBuf,
 }
 
+/// A TOML file's table, or an empty one.
+fn read_table(path: Option<&Path>) -> Result<toml::Table> {
+    match path {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --config {}", path.display()))?
+            .parse::<toml::Table>()
+            .with_context(|| format!("{}: invalid TOML", path.display())),
+        None => Ok(toml::Table::new()),
+    }
+}
+
 impl ObjectArgs {
-    fn request(self) -> Result<evaluate::ObjectRequest> {
-        let config = match &self.config {
-            Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --config {}", path.display()))?
-                .parse::<toml::Table>()
-                .with_context(|| format!("{}: invalid TOML", path.display()))?,
-            None => toml::Table::new(),
-        };
+    /// The request for metric `component`: its configuration from the registry, overridden by
+    /// --config.
+    fn request(self, registry: &Registry, component: &str) -> Result<evaluate::ObjectRequest> {
+        let config = registry.metric_config(component, &read_table(self.config.as_deref())?);
         if config.contains_key("structure") {
             anyhow::bail!("--config: key `structure`: set by --structure, not in the file");
         }
@@ -545,14 +556,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             config,
             out,
         } => {
-            let workflows = match &config {
-                Some(path) => {
-                    let text = std::fs::read_to_string(path)
-                        .with_context(|| format!("cannot read --config {}", path.display()))?;
-                    SegmentationConfig::from_toml(&text, &path.display().to_string())?
-                }
-                None => SegmentationConfig::default(),
-            };
+            let registry =
+                Registry::load(&cli.registry.unwrap_or_else(silico::default_registry_path))?;
+            let mut overrides = registry.segmentation.clone();
+            overrides.extend(read_table(config.as_deref())?);
+            let workflows = SegmentationConfig::from_toml(
+                &overrides.to_string(),
+                "the segmentation overrides",
+            )?;
             let volume = silico_imaging::tiff::read_volume(&input)?;
             let channel = match (channel, volume.channels()) {
                 (Some(c), _) => c,
@@ -579,8 +590,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
         }
         Command::Evaluate(Evaluate::Jaccard { objects }) => {
-            let (_, plugins) = load_registry(cli.registry)?;
-            let request = objects.request()?;
+            let (registry, plugins) = load_registry(cli.registry)?;
+            let request = objects.request(&registry, "jaccard")?;
             let rows = evaluate::jaccard_report(&plugins, &request)?;
             let mut groups: Vec<(String, String)> = rows
                 .iter()
@@ -603,8 +614,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("wrote {}", request.out.display());
         }
         Command::Evaluate(Evaluate::Objects { objects }) => {
-            let (_, plugins) = load_registry(cli.registry)?;
-            let request = objects.request()?;
+            let (registry, plugins) = load_registry(cli.registry)?;
+            let request = objects.request(&registry, "objects")?;
             let summaries = evaluate::objects_report(&plugins, &request)?;
             println!(
                 "{:<20} {:<14} {:>5} {:>11} {:>11} {:>9} {:>8} {:>10} {:>8}",

@@ -29,6 +29,11 @@ pub struct Registry {
     pub models: BTreeMap<String, ModelSpec>,
     /// Each model's table as written, so that a checkpoint can carry its model's definition.
     pub model_tables: BTreeMap<String, toml::Table>,
+    /// Segmentation workflow overrides, one table per structure (silico-segmentation's keys):
+    /// what `silico segment` and the `jaccard` and `objects` metrics use.
+    pub segmentation: toml::Table,
+    /// Metric component name → its configuration, for the evaluators that build it.
+    pub metrics: BTreeMap<String, toml::Table>,
 }
 
 /// A reference to a plugin component and its configuration table.
@@ -250,6 +255,10 @@ struct RegistryFile {
     plugins: BTreeMap<String, PathBuf>,
     #[serde(default)]
     models: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    segmentation: toml::Table,
+    #[serde(default)]
+    metrics: BTreeMap<String, toml::Table>,
 }
 
 /// One line for a deserialization error, naming the offending key under `prefix`.
@@ -326,6 +335,10 @@ impl Registry {
             .iter()
             .map(|(name, table)| Ok((name.clone(), ModelSpec::from_table(name, table)?)))
             .collect::<Result<_>>()?;
+        silico_segmentation::SegmentationConfig::from_toml(
+            &file.segmentation.to_string(),
+            "key `segmentation`",
+        )?;
         let base = path.parent().unwrap_or(Path::new("."));
         let plugins = file
             .plugins
@@ -337,7 +350,19 @@ impl Registry {
             plugins,
             models,
             model_tables: file.models,
+            segmentation: file.segmentation,
+            metrics: file.metrics,
         })
+    }
+
+    /// The configuration of metric `component`: its `[metrics.<component>]` table, with the
+    /// registry's `segmentation` overrides as its `segmentation` key, then `overrides`' keys
+    /// replacing those.
+    pub fn metric_config(&self, component: &str, overrides: &toml::Table) -> toml::Table {
+        let mut config = self.metrics.get(component).cloned().unwrap_or_default();
+        config.insert("segmentation".into(), self.segmentation.clone().into());
+        config.extend(overrides.clone());
+        config
     }
 
     /// A model's table as written in the registry (see [`Registry::model_tables`]).
@@ -454,6 +479,27 @@ mod tests {
         assert!(
             format!("{err:#}")
                 .starts_with("key `models.m.retrain.order`: unknown variant `sideways`"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn segmentation_overrides_are_checked_and_reach_the_metrics() {
+        let text = format!(
+            "{MINIMAL}\n[segmentation.nucleoli]\nmin_size_um3 = 0.5\n[metrics.objects]\ncompare = {{ k = [8] }}\n"
+        );
+        let registry = parse(&text).unwrap();
+        let config = registry.metric_config("objects", &toml::Table::new());
+        assert_eq!(
+            config["segmentation"]["nucleoli"]["min_size_um3"].as_float(),
+            Some(0.5)
+        );
+        assert_eq!(config["compare"]["k"].as_array().map(Vec::len), Some(1));
+        let err = parse(&text.replace("[segmentation.nucleoli]", "[segmentation.nucleolus]"))
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("key `segmentation`")
+                && format!("{err:#}").contains("nucleolus"),
             "{err:#}"
         );
     }
