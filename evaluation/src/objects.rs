@@ -131,6 +131,8 @@ pub struct ObjectComparison {
     /// Objects per set, and those without a shape descriptor.
     pub objects: [usize; 2],
     pub excluded: [usize; 2],
+    /// Objects whose degree was capped below `spharm.max_degree` for having too few vertices.
+    pub degree_capped: [usize; 2],
     /// Mean Hausdorff distance of the descriptors' reconstructions, µm, per set.
     pub hausdorff_um: [f64; 2],
     /// The joint shape space; its rows follow [`ObjectComparison::shape_rows`].
@@ -402,6 +404,11 @@ impl ObjectEvaluation {
         });
         let count = |set: Set| of(set).count();
         let excluded = |set: Set| of(set).filter(|(_, o)| o.shape.is_err()).count();
+        let capped = |set: Set| {
+            of(set)
+                .filter(|(_, o)| o.shape.as_ref().is_ok_and(|s| s.degree_capped))
+                .count()
+        };
         let hausdorff = |set: Set| {
             let values: Vec<f64> = of(set)
                 .filter_map(|(_, o)| o.shape.as_ref().ok().map(|s| s.hausdorff_um))
@@ -413,6 +420,7 @@ impl ObjectEvaluation {
             cells: self.cells,
             objects: [count(Set::Real), count(Set::Synthetic)],
             excluded: [excluded(Set::Real), excluded(Set::Synthetic)],
+            degree_capped: [capped(Set::Real), capped(Set::Synthetic)],
             hausdorff_um: [hausdorff(Set::Real), hausdorff(Set::Synthetic)],
             embedding,
             shape_rows,

@@ -20,7 +20,8 @@
 //! - `update`: `cells`, `objects/real`, `objects/synthetic` of the image.
 //! - `finish`: over all images —
 //!   - `cells`, and per set S in {`real`, `synthetic`}: `objects/S`, `excluded/S` (no shape
-//!     descriptor, e.g. not genus 0), `objects_per_cell/S`, `hausdorff_um/S` (mean);
+//!     descriptor, e.g. not genus 0), `degree_capped/S` (SPHARM degree below `max_degree` for
+//!     too few vertices), `objects_per_cell/S`, `hausdorff_um/S` (mean);
 //!   - per k of `compare.k`: `shape_divergence/k<k>`, `shape_p/k<k>`, `spatial_knn/k<k>`;
 //!   - `spatial_kl`, `spatial_p`, `r2/real`, `r2/synthetic`;
 //!   - per object i, in order: `object/<i>/set` (0 real, 1 synthetic), `/image` (update
@@ -307,6 +308,7 @@ fn values(
     for (s, set) in ["real", "synthetic"].iter().enumerate() {
         out.push((format!("objects/{set}"), c.objects[s] as f64));
         out.push((format!("excluded/{set}"), c.excluded[s] as f64));
+        out.push((format!("degree_capped/{set}"), c.degree_capped[s] as f64));
         out.push((
             format!("objects_per_cell/{set}"),
             c.objects[s] as f64 / c.cells as f64,
