@@ -290,7 +290,9 @@ pub fn axis_ticks(axis: &Axis, low: f64, high: f64, target: usize) -> Vec<(f64, 
     values
         .into_iter()
         .map(|v| {
-            let local = if axis.log10 { v } else { step };
+            // On a log axis, decades need the value's own precision; ticks closer than their
+            // magnitude (a narrow range) need the gap's.
+            let local = if axis.log10 { v.min(step) } else { step };
             (v, format_tick(v, local))
         })
         .collect()
@@ -662,6 +664,23 @@ mod tests {
         assert_eq!(format_tick(0.00001, 0.00001), "1e-5");
         assert_eq!(format_tick(-0.25, 0.05), "-0.25");
         assert_eq!(format_tick(0.0, 0.1), "0");
+    }
+
+    #[test]
+    fn narrow_log_ranges_get_distinct_labels() {
+        let labels: Vec<String> = axis_ticks(&Axis::log("x"), 0.18, 0.23, 5)
+            .into_iter()
+            .map(|(_, label)| label)
+            .collect();
+        assert!(labels.len() >= 2, "{labels:?}");
+        let mut unique = labels.clone();
+        unique.dedup();
+        assert_eq!(unique, labels, "repeated tick labels");
+        let decades: Vec<String> = axis_ticks(&Axis::log("x"), 1e-3, 10.0, 5)
+            .into_iter()
+            .map(|(_, label)| label)
+            .collect();
+        assert_eq!(decades, ["0.001", "0.01", "0.1", "1", "10"]);
     }
 
     #[test]
