@@ -5,7 +5,10 @@
 mod common;
 
 use common::{library, scratch_registry};
-use silico::{evaluate::exclusivity_report, Plugins, Registry};
+use silico::{
+    evaluate::{exclusivity_report, ImagePaths},
+    Plugins, Registry,
+};
 use silico_imaging::{tiff::write_volume, Volume};
 use std::path::Path;
 
@@ -158,7 +161,11 @@ fn masks_restrict_each_image_to_its_counted_voxels() {
         [1, 2, 1],
         &[1.0, 1.0],
     );
-    let template = format!("{}/masks/{{image}}/cells.tif", dir.path().display());
+    let template = ImagePaths::parse(
+        &format!("{}/masks/{{image}}/cells.tif", dir.path().display()),
+        "--masks",
+    )
+    .unwrap();
     let report = exclusivity_report(
         &plugins,
         &predictions,
@@ -181,12 +188,6 @@ fn masks_restrict_each_image_to_its_counted_voxels() {
         format!("{err:#}").contains("the mask of image cell_02.tif"),
         "{err:#}"
     );
-    let err = exclusivity_report(
-        &plugins,
-        &predictions,
-        Some("masks.tif"),
-        &dir.path().join("out"),
-    )
-    .unwrap_err();
+    let err = ImagePaths::parse("masks.tif", "--masks").unwrap_err();
     assert!(format!("{err:#}").contains("put {image} where"), "{err:#}");
 }

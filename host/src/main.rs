@@ -311,7 +311,13 @@ impl ObjectArgs {
                 .collect::<Result<_>>()?,
             structures: self.structures,
             config,
-            cell_labels: self.cells.zip(self.nuclei),
+            cell_labels: match (&self.cells, &self.nuclei) {
+                (Some(cells), Some(nuclei)) => Some((
+                    evaluate::ImagePaths::parse(cells, "--cells")?,
+                    evaluate::ImagePaths::parse(nuclei, "--nuclei")?,
+                )),
+                _ => None,
+            },
             out: self.out,
         })
     }
@@ -535,7 +541,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = silico::evaluate::exclusivity_report(
                 &plugins,
                 &predictions,
-                masks.as_deref(),
+                masks
+                    .map(|m| evaluate::ImagePaths::parse(&m, "--masks"))
+                    .transpose()?
+                    .as_ref(),
                 &out,
             )?;
             println!(

@@ -9,20 +9,17 @@
 //! `organelle`, the `pairwise` matrix, per-image values), `exclusivity.csv` (the same table) and
 //! `exclusivity_pairwise.png` (a heat map of the pairwise matrix).
 
+use super::{read_single_channel, ImagePaths};
 use crate::{files::write_atomic, registry::ComponentRef, Plugins};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use silico_imaging::tiff::read_volume;
 use silico_plot::{heatmap_png, HeatMap};
-use silico_plugin_api::{MetricInputs, Volume};
+use silico_plugin_api::MetricInputs;
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     fs,
     path::{Path, PathBuf},
 };
-
-/// Stands for the image's file stem in a mask path template.
-const MASK_IMAGE: &str = "{image}";
 
 /// The metric component that computes the measures.
 pub const EXCLUSIVITY_METRIC: &str = "exclusivity";
@@ -63,7 +60,7 @@ pub struct ExclusivityReport {
 pub fn exclusivity_report(
     plugins: &Plugins,
     predictions: &Path,
-    masks: Option<&str>,
+    masks: Option<&ImagePaths>,
     out: &Path,
 ) -> Result<ExclusivityReport> {
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -87,19 +84,13 @@ pub fn write_report(report: &ExclusivityReport, out: &Path) -> Result<()> {
 }
 
 /// The exclusivity of the predictions in `folders` (structure name → its folder of TIFFs, one
-/// per image, the same names in every folder), streamed one image at a time. `masks`, a path
-/// with `{image}` in place of the image's file stem, restricts each image to the non-zero voxels
-/// of its mask (e.g. `data/fields/{image}/labels/cells.tif` for `silico synth` data).
+/// per image, the same names in every folder), streamed one image at a time. `masks` (named by
+/// each image's file stem) restricts each image to the non-zero voxels of its mask.
 pub fn exclusivity(
     plugins: &Plugins,
     folders: &[(String, PathBuf)],
-    masks: Option<&str>,
+    masks: Option<&ImagePaths>,
 ) -> Result<ExclusivityReport> {
-    if let Some(template) = masks {
-        if !template.contains(MASK_IMAGE) {
-            bail!("--masks `{template}`: put {MASK_IMAGE} where the image name goes, e.g. masks/{MASK_IMAGE}.tif");
-        }
-    }
     let set = PredictionSet::new(folders)?;
     let mut metric = plugins.build_metric(&ComponentRef {
         component: EXCLUSIVITY_METRIC.into(),
@@ -108,15 +99,12 @@ pub fn exclusivity(
     let mut images = Vec::with_capacity(set.images.len());
     for image in &set.images {
         let mut inputs = set.read_image(image)?;
-        if let Some(template) = masks {
+        if let Some(masks) = masks {
             let stem = image
                 .rsplit_once('.')
                 .map_or(image.as_str(), |(stem, _)| stem);
-            let path = PathBuf::from(template.replace(MASK_IMAGE, stem));
-            let mask = read_volume(&path)
-                .with_context(|| format!("the mask of image {image}: {}", path.display()))?;
-            let mask = Volume::new(mask.shape, mask.voxel_um, mask.data)
-                .with_context(|| path.display().to_string())?;
+            let mask = read_single_channel(&masks.path(stem))
+                .with_context(|| format!("the mask of image {image}"))?;
             inputs = inputs.with("mask", mask);
         }
         let values: HashMap<String, f64> = metric
@@ -271,27 +259,18 @@ impl PredictionSet {
         let mut first: Option<(PathBuf, [usize; 4])> = None;
         for (structure, folder) in &self.folders {
             let path = folder.join(image);
-            let volume = read_volume(&path).with_context(|| path.display().to_string())?;
-            if volume.shape[0] != 1 {
-                bail!(
-                    "{}: has {} channels; a prediction file holds one",
-                    path.display(),
-                    volume.shape[0]
-                );
-            }
+            let volume = read_single_channel(&path)?;
             match &first {
-                Some((first_path, shape)) if *shape != volume.shape => bail!(
+                Some((first_path, shape)) if *shape != volume.shape() => bail!(
                     "{}: shape (Z, Y, X) {:?} differs from {:?} of {}",
                     path.display(),
-                    &volume.shape[1..],
+                    &volume.shape()[1..],
                     &shape[1..],
                     first_path.display()
                 ),
                 Some(_) => {}
-                None => first = Some((path.clone(), volume.shape)),
+                None => first = Some((path.clone(), volume.shape())),
             }
-            let volume = Volume::new(volume.shape, volume.voxel_um, volume.data)
-                .with_context(|| path.display().to_string())?;
             inputs = inputs.with(&format!("prediction/{structure}"), volume);
         }
         Ok(inputs)

@@ -7,12 +7,13 @@
 //! manifests (`<structure>.csv`, whose rows name the same images); the cells of an image are
 //! segmented from its real `cell_membrane` and `dna` images. Images are streamed one at a time.
 
+use super::{read_single_channel, ImagePaths};
 use crate::{
     data::manifest_path, files::write_atomic, predict::image_names, registry::ComponentRef, Plugins,
 };
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use silico_imaging::{dataset::Manifest, tiff::read_volume};
+use silico_imaging::dataset::Manifest;
 use silico_plot::{
     panel, Axis, BoxPlot, BoxSeries, Chart, Histogram, HistogramLayout, HistogramSeries,
     ScatterChart, ScatterSeries,
@@ -65,14 +66,10 @@ pub struct ObjectRequest {
     /// Extra keys of the metric's configuration (TOML), beside `structure`.
     pub config: toml::Table,
     /// Cell and nucleus instance labels supplied by the user instead of segmented from the real
-    /// membrane and DNA images: paths with `{image}` for the image name, e.g.
-    /// `data/fields/{image}/labels/cells.tif`.
-    pub cell_labels: Option<(String, String)>,
+    /// membrane and DNA images.
+    pub cell_labels: Option<(ImagePaths, ImagePaths)>,
     pub out: PathBuf,
 }
-
-/// Stands for the image name in a label path template.
-const IMAGE: &str = "{image}";
 
 /// The real images of a data folder, by structure and image name.
 struct RealImages {
@@ -116,21 +113,8 @@ impl RealImages {
                 manifest_path(&self.data, structure).display()
             )
         })?;
-        read_single(path)
+        read_single_channel(path)
     }
-}
-
-fn read_single(path: &Path) -> Result<Volume> {
-    let volume = read_volume(path)?;
-    if volume.shape[0] != 1 {
-        bail!(
-            "{}: has {} channels; give one single-channel file per image",
-            path.display(),
-            volume.shape[0]
-        );
-    }
-    Volume::new(volume.shape, volume.voxel_um, volume.data)
-        .with_context(|| path.display().to_string())
 }
 
 /// The structure folders of `source` to evaluate, each with its image names (file stems).
@@ -198,7 +182,7 @@ fn structure_images(
 }
 
 fn prediction(source: &PredictionSource, structure: &str, image: &str) -> Result<Volume> {
-    read_single(&source.folder.join(structure).join(format!("{image}.tif")))
+    read_single_channel(&source.folder.join(structure).join(format!("{image}.tif")))
 }
 
 fn metric_config(request: &ObjectRequest, structure: &str) -> toml::Table {
@@ -344,13 +328,6 @@ impl ObjectSummary {
 /// `divergence.png` (Fig. 7), and per model and structure `embedding-*.png` (the shape space)
 /// and `radial-*.png` (normalized radial positions).
 pub fn objects_report(plugins: &Plugins, request: &ObjectRequest) -> Result<Vec<ObjectSummary>> {
-    if let Some((cells, nuclei)) = &request.cell_labels {
-        for template in [cells, nuclei] {
-            if !template.contains(IMAGE) {
-                bail!("--cells/--nuclei `{template}`: put {IMAGE} where the image name goes");
-            }
-        }
-    }
     fs::create_dir_all(&request.out)
         .with_context(|| format!("cannot create {}", request.out.display()))?;
     let mut real = RealImages::new(&request.data);
@@ -369,14 +346,8 @@ pub fn objects_report(plugins: &Plugins, request: &ObjectRequest) -> Result<Vec<
                     .with("prediction", prediction(source, &structure, image)?);
                 let inputs = match &request.cell_labels {
                     Some((cells, nuclei)) => inputs
-                        .with(
-                            "cells",
-                            read_single(Path::new(&cells.replace(IMAGE, image)))?,
-                        )
-                        .with(
-                            "nuclei",
-                            read_single(Path::new(&nuclei.replace(IMAGE, image)))?,
-                        ),
+                        .with("cells", read_single_channel(&cells.path(image))?)
+                        .with("nuclei", read_single_channel(&nuclei.path(image))?),
                     None => inputs
                         .with("cell_membrane", real.load("cell_membrane", image)?)
                         .with("dna", real.load("dna", image)?),
