@@ -31,7 +31,7 @@ use crate::{
     files::{self, write_atomic},
     plugins::Plugins,
     predict::{self, PredictRequest, Rows},
-    registry::{ModelSpec, Registry, RetrainOrder, RetrainSettings},
+    registry::{Registry, RetrainOrder, RetrainSettings},
     train::{self, checkpoint_dir, StopSignal, TrainRequest},
 };
 use anyhow::{bail, Context, Result};
@@ -200,8 +200,8 @@ pub fn retrain(
             .expect("every step has at least one candidate")
             .clone();
         for split in ["train", "test"] {
-            let from = best.run.join("predictions").join(split).join(&structure);
-            let to = request.out.join("predictions").join(split).join(&structure);
+            let from = prediction_folder(&best.run, split, &structure);
+            let to = prediction_folder(&request.out, split, &structure);
             files::replace_dir(&to, |tmp| copy_files(&from, tmp))?;
         }
         state.current.insert(structure.clone(), best.run.clone());
@@ -244,16 +244,15 @@ fn begin(
                 request.model
             );
         }
-        let test = predict_into(plugins, request, &run, &request.out.join("predictions"))?;
+        let test = predict_into(plugins, request, &run, &request.out)?;
         mse.insert(structure.clone(), test);
         current.insert(structure.clone(), run);
     }
-    let predictions = request.out.join("predictions").join("test");
-    let folders: Vec<(String, PathBuf)> = structures
-        .iter()
-        .map(|s| (s.clone(), predictions.join(s)))
-        .collect();
-    let report = exclusivity(plugins, &folders, None)?;
+    let report = exclusivity(
+        plugins,
+        &test_folders(&request.out, &structures, None),
+        None,
+    )?;
     write_report(
         &report,
         &request.out.join("report").join("exclusivity-before"),
@@ -363,13 +362,13 @@ fn measures(report: &ExclusivityReport, mse: BTreeMap<String, f64>) -> Measures 
     }
 }
 
-/// Predicts the train and the test rows of `run`'s structure into `out/{train,test}/`; returns
-/// the test MSE (voxel-weighted over images).
+/// Predicts the train and the test rows of `run`'s structure into `root`'s prediction folders
+/// ([`prediction_folder`]); returns the test MSE (voxel-weighted over images).
 fn predict_into(
     plugins: &Plugins,
     request: &RetrainRequest,
     run: &Path,
-    out: &Path,
+    root: &Path,
 ) -> Result<f64> {
     let mut test_mse = None;
     for (rows, split) in [(Rows::Train, "train"), (Rows::Test, "test")] {
@@ -378,7 +377,7 @@ fn predict_into(
             &PredictRequest {
                 checkpoint: run.to_path_buf(),
                 input: request.data.clone(),
-                out: out.join(split),
+                out: root.join(PREDICTIONS).join(split),
                 tile: predict::DEFAULT_TILE,
                 overlap: predict::DEFAULT_OVERLAP,
                 flips: false,
@@ -399,6 +398,33 @@ fn predict_into(
         }
     }
     Ok(test_mse.expect("the test rows were predicted"))
+}
+
+const PREDICTIONS: &str = "predictions";
+
+/// Where `root` (the retraining's folder, or one run's) keeps its predictions of `structure`
+/// for the `split` ("train" or "test") rows, as `silico predict` lays them out.
+fn prediction_folder(root: &Path, split: &str, structure: &str) -> PathBuf {
+    root.join(PREDICTIONS).join(split).join(structure)
+}
+
+/// Every structure's test predictions under `out`, except that `candidate`'s structure takes
+/// the run's own: the set a candidate is measured on.
+fn test_folders(
+    out: &Path,
+    structures: &[String],
+    candidate: Option<(&str, &Path)>,
+) -> Vec<(String, PathBuf)> {
+    structures
+        .iter()
+        .map(|s| {
+            let root = match candidate {
+                Some((structure, run)) if structure == s => run,
+                _ => out,
+            };
+            (s.clone(), prediction_folder(root, "test", s))
+        })
+        .collect()
 }
 
 /// What every retraining run shares.
@@ -427,8 +453,6 @@ impl Retraining<'_> {
             .join(format!("{}-{structure}", step + 1))
             .join(format!("p{p}"));
         let definition = retraining_definition(self.table, self.settings, p);
-        ModelSpec::from_table(&self.request.model, &definition)
-            .context("the retraining model (the registry's model plus the exclusivity term)")?;
         let started = checkpoint::locate(&checkpoint_dir(&run))
             .map(|dir| checkpoint::read_meta(&dir))
             .transpose()?
@@ -438,7 +462,7 @@ impl Retraining<'_> {
                 .structures
                 .iter()
                 .filter(|s| *s != structure)
-                .map(|s| out.join("predictions").join("train").join(s))
+                .map(|s| prediction_folder(out, "train", s))
                 .collect();
             let outcome = train::train(
                 self.plugins,
@@ -465,20 +489,8 @@ impl Retraining<'_> {
                 return Ok(None);
             }
         }
-        let test_mse = predict_into(self.plugins, self.request, &run, &run.join("predictions"))?;
-        let predictions = out.join("predictions").join("test");
-        let folders: Vec<(String, PathBuf)> = state
-            .structures
-            .iter()
-            .map(|s| {
-                let folder = if s == structure {
-                    run.join("predictions").join("test").join(s)
-                } else {
-                    predictions.join(s)
-                };
-                (s.clone(), folder)
-            })
-            .collect();
+        let test_mse = predict_into(self.plugins, self.request, &run, &run)?;
+        let folders = test_folders(out, &state.structures, Some((structure, &run)));
         let report = exclusivity(self.plugins, &folders, None)?;
         let mut mse = state.after().mse.clone();
         mse.insert(structure.to_string(), test_mse);
@@ -561,14 +573,8 @@ fn copy_files(from: &Path, to: &Path) -> Result<()> {
 fn write_outputs(plugins: &Plugins, state: &State, out: &Path) -> Result<()> {
     let report = out.join("report");
     fs::create_dir_all(&report).with_context(|| format!("cannot create {}", report.display()))?;
-    let predictions = out.join("predictions").join("test");
-    let folders: Vec<(String, PathBuf)> = state
-        .structures
-        .iter()
-        .map(|s| (s.clone(), predictions.join(s)))
-        .collect();
     write_report(
-        &exclusivity(plugins, &folders, None)?,
+        &exclusivity(plugins, &test_folders(out, &state.structures, None), None)?,
         &report.join("exclusivity-after"),
     )?;
     write_atomic(&report.join("table1.csv"), table1_csv(state).as_bytes())?;
@@ -818,7 +824,7 @@ fn mse_vs_exclusivity_csv(state: &State) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::ComponentRef;
+    use crate::registry::{ComponentRef, ModelSpec};
 
     fn measures(organelle: &[(&str, f64)]) -> Measures {
         Measures {
