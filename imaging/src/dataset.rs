@@ -441,19 +441,6 @@ impl PatchSampler {
             origin,
         }
     }
-
-    /// `n` patches concatenated as (N, 1, Z, Y, X) signal and target buffers.
-    pub fn sample_batch(&mut self, n: usize) -> (Vec<f32>, Vec<f32>) {
-        let len = self.patch.iter().product::<usize>();
-        let mut signal = Vec::with_capacity(n * len);
-        let mut target = Vec::with_capacity(n * len);
-        for _ in 0..n {
-            let p = self.sample();
-            signal.extend_from_slice(&p.signal);
-            target.extend_from_slice(&p.target);
-        }
-        (signal, target)
-    }
 }
 
 /// Copies the (Z, Y, X) box at `origin` of size `size` from channel 0.
