@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use silico_segmentation::{
     objects::BoundingBox, objects_in_cells, CellObject, CellSegmentation, Labels,
 };
-use std::fmt;
+use std::{collections::BTreeMap, fmt};
 
 /// How objects are described and compared. TOML keys: `k`, `permutations`, `seed`,
 /// `components`, `bandwidth`, `floor`, and the tables `spharm` and `frame`.
@@ -264,10 +264,16 @@ impl ObjectEvaluation {
                 hausdorff_um: fit.hausdorff_um,
             })
         });
-        let mut records = Vec::with_capacity(objects.len());
-        for (object, shape) in objects.iter().zip(shapes) {
-            let b = boxes[object.cell as usize].expect("an object's cell has voxels");
-            let (cell, nucleus) = cell_crops(cells, object.cell, b);
+        // One frame per cell, shared by all its objects. A cell without a nucleus has no frame:
+        // its objects get no position.
+        let mut placed = vec![([f64::NAN; 3], f64::NAN, false); objects.len()];
+        let mut by_cell: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (k, object) in objects.iter().enumerate() {
+            by_cell.entry(object.cell).or_default().push(k);
+        }
+        for (id, members) in by_cell {
+            let b = boxes[id as usize].expect("an object's cell has voxels");
+            let (cell, nucleus) = cell_crops(cells, id, b);
             let masks = CellMasks {
                 shape: b.shape(),
                 voxel_um: voxel,
@@ -276,29 +282,37 @@ impl ObjectEvaluation {
             };
             // Segmentation centroids put voxel (0, 0, 0)'s centre at half a voxel; the cell
             // frame puts it at 0, in the crop's box.
-            let centroid: [f64; 3] =
-                std::array::from_fn(|a| object.centroid_um[a] - voxel[a] * (b.min[a] as f64 + 0.5));
-            let (position, radius, inside_cell) =
-                match normalize_objects(&masks, &[centroid], &self.settings.frame) {
-                    Ok(normalized) => {
-                        let o = &normalized.objects[0];
-                        (o.point, o.radius, o.inside_cell)
-                    }
-                    // A cell without a nucleus has no frame: its objects get no position.
-                    Err(_) => ([f64::NAN; 3], f64::NAN, false),
-                };
-            records.push(ObjectRecord {
-                set,
-                image,
-                cell: object.cell,
-                voxels: object.voxels,
-                position,
-                radius,
-                inside_cell,
-                shape,
-            });
+            let centroids: Vec<[f64; 3]> = members
+                .iter()
+                .map(|&k| {
+                    std::array::from_fn(|a| {
+                        objects[k].centroid_um[a] - voxel[a] * (b.min[a] as f64 + 0.5)
+                    })
+                })
+                .collect();
+            if let Ok(normalized) = normalize_objects(&masks, &centroids, &self.settings.frame) {
+                for (&k, o) in members.iter().zip(&normalized.objects) {
+                    placed[k] = (o.point, o.radius, o.inside_cell);
+                }
+            }
         }
-        records
+        objects
+            .iter()
+            .zip(shapes)
+            .zip(placed)
+            .map(
+                |((object, shape), (position, radius, inside_cell))| ObjectRecord {
+                    set,
+                    image,
+                    cell: object.cell,
+                    voxels: object.voxels,
+                    position,
+                    radius,
+                    inside_cell,
+                    shape,
+                },
+            )
+            .collect()
     }
 
     /// Compares the real and the synthetic objects collected so far.
