@@ -1,7 +1,7 @@
 //! Training data as tensors: a manifest's training rows, loaded and z-scored once, cut into
 //! seeded random patches (silico-imaging's sampler, after pytorch_fnet).
 
-use crate::predict::image_names;
+use crate::predict::manifest_image_names;
 use anyhow::{bail, Context, Result};
 use silico_imaging::{
     dataset::{crop, LoadOptions, Manifest, PatchSampler, SplitSpec},
@@ -72,13 +72,7 @@ impl TrainingData {
         let others = if others.is_empty() {
             None
         } else {
-            let names = image_names(
-                &manifest
-                    .rows
-                    .iter()
-                    .map(|r| r.signal.path.clone())
-                    .collect::<Vec<_>>(),
-            );
+            let names = manifest_image_names(&manifest);
             let mut maxima = Vec::with_capacity(pairs.len());
             for pair in &pairs {
                 let row = manifest

@@ -244,9 +244,20 @@ fn agreement(prediction: &Tensor, target: &Tensor) -> (f64, f64) {
     (r.double_value(&[]), mse.double_value(&[]))
 }
 
+/// Every row's output name, from the whole manifest's signal paths, so that an image is called
+/// the same whichever of its rows are read.
+pub(crate) fn manifest_image_names(manifest: &Manifest) -> Vec<String> {
+    let signals: Vec<PathBuf> = manifest
+        .rows
+        .iter()
+        .map(|r| r.signal.path.clone())
+        .collect();
+    image_names(&signals)
+}
+
 /// Output names: each image's file stem, or its folder's name where stems repeat (as for
 /// `silico synth`'s `field_000/brightfield.tif`).
-pub(crate) fn image_names(paths: &[PathBuf]) -> Vec<String> {
+fn image_names(paths: &[PathBuf]) -> Vec<String> {
     let stem = |p: &PathBuf| {
         p.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -290,15 +301,7 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
         let csv = manifest_path(&request.input, &structure);
         let manifest = Manifest::load(&csv)?;
         manifest.check_files()?;
-        // Names come from every row, so an image is called the same whether or not the test
-        // split alone is predicted.
-        let names = image_names(
-            &manifest
-                .rows
-                .iter()
-                .map(|r| r.signal.path.clone())
-                .collect::<Vec<_>>(),
-        );
+        let names = manifest_image_names(&manifest);
         let wanted: Option<HashSet<usize>> = match request.rows {
             Rows::All => None,
             split => {

@@ -9,7 +9,8 @@
 
 use super::{read_single_channel, ImagePaths};
 use crate::{
-    data::manifest_path, files::write_atomic, predict::image_names, registry::ComponentRef, Plugins,
+    data::manifest_path, files::write_atomic, predict::manifest_image_names,
+    registry::ComponentRef, Plugins,
 };
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -92,13 +93,7 @@ impl RealImages {
             let manifest = Manifest::load(&csv).with_context(|| {
                 format!("the real `{structure}` images: pass --data with a folder holding {structure}.csv")
             })?;
-            let names = image_names(
-                &manifest
-                    .rows
-                    .iter()
-                    .map(|r| r.signal.path.clone())
-                    .collect::<Vec<_>>(),
-            );
+            let names = manifest_image_names(&manifest);
             let rows = names
                 .into_iter()
                 .zip(&manifest.rows)
