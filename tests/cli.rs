@@ -146,7 +146,22 @@ fn library_built_against_another_plugin_api() {
     ));
     assert!(line.contains("plugin library `old` ("), "{line}");
     assert!(
-        line.contains("built against silico-plugin-api 0.0.9, but this host uses 0.1.0; rebuild the plugin against plugin-api 0.1.0"),
+        line.contains("built against silico-plugin-api 0.0.9, but this host uses 0.2.0; rebuild the plugin against plugin-api 0.2.0"),
+        "{line}"
+    );
+}
+
+#[test]
+fn library_built_against_the_previous_plugin_abi() {
+    let library = common::library("silico_fixture_old_abi");
+    let line =
+        refused(&TINY.replacen("[plugins]\n", "[plugins]\nold = \"{fixture:old_abi}\"\n", 1));
+    // Refused by abi_stable's version check, before it compares the (different) layouts.
+    assert!(
+        line.ends_with(&format!(
+            "plugin library `old` ({}): built against silico-plugin-api 0.1.0, but this host uses 0.2.0; rebuild the plugin",
+            library.display()
+        )),
         "{line}"
     );
 }

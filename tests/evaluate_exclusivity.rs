@@ -1,16 +1,32 @@
-//! `silico evaluate exclusivity` as a library call: a prediction set on disk (one folder of
-//! TIFFs per structure) through the exclusivity plugin into JSON, CSV and a heat map, and the
-//! one-line errors for sets whose folders do not match.
+//! `silico evaluate exclusivity` as a library call: prediction sets on disk (one folder of TIFFs
+//! per structure) through the exclusivity plugin into JSON, CSV and a heat map, and the one-line
+//! errors for sets whose folders do not match.
 
 mod common;
 
 use common::{library, scratch_registry};
 use silico::{
-    evaluate::{exclusivity_report, ImagePaths},
+    evaluate::{self, ExclusivityReport, ImagePaths, PredictionSource},
     Plugins, Registry,
 };
 use silico_imaging::{tiff::write_volume, Volume};
 use std::path::Path;
+
+/// The report of the one prediction set in `predictions`, written into `out`.
+fn exclusivity_report(
+    plugins: &Plugins,
+    predictions: &Path,
+    masks: Option<&ImagePaths>,
+    out: &Path,
+) -> anyhow::Result<ExclusivityReport> {
+    let source = PredictionSource {
+        label: "predictions".into(),
+        folder: predictions.to_path_buf(),
+    };
+    let mut reports = evaluate::exclusivity_report(plugins, &[source], masks, out)?;
+    assert_eq!(reports.len(), 1);
+    Ok(reports.remove(0).1)
+}
 
 fn plugins() -> Plugins {
     let text = format!(
@@ -190,4 +206,63 @@ fn masks_restrict_each_image_to_its_counted_voxels() {
     );
     let err = ImagePaths::parse("masks.tif", "--masks").unwrap_err();
     assert!(format!("{err:#}").contains("put {image} where"), "{err:#}");
+}
+
+#[test]
+fn several_sets_get_a_folder_each_and_names_with_commas_and_quotes_survive_the_csv() {
+    let plugins = plugins();
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    two_structures(&first);
+    // The second set names its er folder with a comma and a quote.
+    let odd = "er, \"smooth\"";
+    for image in ["cell_01.tif", "cell_02.tif"] {
+        let dna = first.join("dna").join(image);
+        std::fs::create_dir_all(second.join("dna")).unwrap();
+        std::fs::copy(&dna, second.join("dna").join(image)).unwrap();
+        std::fs::create_dir_all(second.join(odd)).unwrap();
+        std::fs::copy(first.join("er").join(image), second.join(odd).join(image)).unwrap();
+    }
+    let out = dir.path().join("out");
+    let sources = [
+        PredictionSource::parse(&format!("unet={}", first.display())).unwrap(),
+        PredictionSource::parse(&format!("retrained={}", second.display())).unwrap(),
+    ];
+    let reports = evaluate::exclusivity_report(&plugins, &sources, None, &out).unwrap();
+    let names: Vec<&str> = reports.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["unet", "retrained"]);
+    assert_eq!(reports[1].1.structures, ["dna", odd]);
+    // The same values under another name.
+    assert_eq!(reports[0].1.organelle, reports[1].1.organelle);
+    assert_eq!(reports[0].1.overall, 2.25);
+
+    let written =
+        |set: &str| std::fs::read_to_string(out.join(set).join("exclusivity.csv")).unwrap();
+    assert_eq!(
+        written("unet"),
+        "structure,organelle_exclusivity,highest_voxels,pairwise_vs_dna,pairwise_vs_er\n\
+         dna,2,3,,2\ner,3,1,3,\noverall,2.25,4,,\n"
+    );
+    let text = written("retrained");
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(&header[4], format!("pairwise_vs_{odd}"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let structures: Vec<&str> = rows.iter().map(|r| &r[0]).collect();
+    assert_eq!(structures, ["dna", odd, "overall"]);
+    assert_eq!((&rows[1][1], &rows[1][3]), ("3", "3"));
+    for set in ["unet", "retrained"] {
+        assert!(out.join(set).join("exclusivity.json").is_file(), "{set}");
+        assert!(
+            out.join(set).join("exclusivity_pairwise.png").is_file(),
+            "{set}"
+        );
+    }
+
+    let twice = [sources[0].clone(), sources[0].clone()];
+    let err = evaluate::exclusivity_report(&plugins, &twice, None, &out).unwrap_err();
+    assert_eq!(
+        format!("{err:#}"),
+        "--predictions: the name `unet` is given twice; name each set NAME=DIR"
+    );
 }

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{ok, run_silico, scratch_registry, ScratchRegistry};
+use common::{component, ok, run_silico, scratch_registry, ScratchRegistry};
+use silico::{Plugins, Registry};
+use silico_plugin_api::{MetricInputs, Volume};
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
@@ -253,5 +255,80 @@ fn segment_writes_instance_labels_and_names_unknown_structures() {
     assert!(
         stderr.contains("`nucleolus`") && stderr.contains("nucleoli"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn the_objects_metric_returns_its_rows_as_a_typed_table() {
+    let (registry, data, _, _) = setup();
+    let plugins = Plugins::load(&Registry::load(&registry.path).unwrap()).unwrap();
+    let mut metric = plugins
+        .build_metric(&component(
+            "component = \"objects\"\nstructure = \"nucleoli\"",
+        ))
+        .unwrap();
+    let volume = |name: &str| {
+        let path = data.join("fields/field_000").join(format!("{name}.tif"));
+        let v = silico_imaging::tiff::read_volume(&path).unwrap();
+        Volume::new(v.shape, v.voxel_um, v.data).unwrap()
+    };
+    let inputs = MetricInputs::default()
+        .with("target", volume("nucleoli"))
+        .with("prediction", volume("nucleoli"))
+        .with("cell_membrane", volume("cell_membrane"))
+        .with("dna", volume("dna"));
+    metric.update(&inputs).unwrap();
+    assert_eq!(
+        format!("{:#}", metric.tables().unwrap_err()),
+        "metric `objects` tables: the tables come after `finish`; call it first"
+    );
+    let values: HashMap<String, f64> = metric.finish().unwrap().into_iter().collect();
+    assert!(
+        values.keys().all(|name| !name.starts_with("object/")),
+        "no rows encoded in names: {values:?}"
+    );
+    let tables = metric.tables().unwrap();
+    assert_eq!(tables.len(), 1);
+    let objects = &tables[0];
+    assert_eq!(objects.name(), "objects");
+    assert_eq!(
+        objects.column_names().collect::<Vec<_>>(),
+        [
+            "set",
+            "image",
+            "cell",
+            "voxels",
+            "x",
+            "y",
+            "z",
+            "radius",
+            "inside",
+            "hausdorff_um",
+            "degree",
+            "pc1",
+            "pc2",
+            "pc3"
+        ]
+    );
+    let sets = objects.strs("set").unwrap();
+    let real = sets.iter().filter(|s| **s == "real").count();
+    assert!(real >= 2, "{sets:?}");
+    assert_eq!(real as f64, values["objects/real"]);
+    assert_eq!(
+        objects.rows() as f64,
+        real as f64 + values["objects/synthetic"]
+    );
+    assert!(objects.u64s("image").unwrap().iter().all(|&i| i == 0));
+    assert!(objects.u64s("voxels").unwrap().iter().all(|&v| v > 0));
+    assert!(objects
+        .bools("inside")
+        .unwrap()
+        .iter()
+        .any(|&inside| inside));
+    // The same image twice: each real object has its synthetic twin, shape scores included.
+    let pc1 = objects.f64s("pc1").unwrap();
+    assert_eq!(
+        pc1[..real].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        pc1[real..].iter().map(|v| v.to_bits()).collect::<Vec<_>>()
     );
 }

@@ -82,39 +82,35 @@ fn metric_gives_exact_values_on_a_hand_made_case() {
     );
 
     let values = metric.finish().unwrap();
-    let names: Vec<&str> = values.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "overall",
-            "voxels",
-            "organelle/dna",
-            "voxels/dna",
-            "organelle/er",
-            "voxels/er",
-            "organelle/golgi",
-            "voxels/golgi",
-            "pairwise/dna/er",
-            "pairwise/dna/golgi",
-            "pairwise/er/dna",
-            "pairwise/er/golgi",
-            "pairwise/golgi/dna",
-            "pairwise/golgi/er",
-        ]
-    );
-    let v: HashMap<&str, f64> = values.iter().map(|(n, v)| (n.as_str(), *v)).collect();
     // Gaps: dna 2, 1, 0; er 3, 4 → overall 10 / 5 over all voxels (not the mean of 1.5 and 4).
-    assert_eq!(v["overall"], 2.0);
-    assert_eq!(v["voxels"], 5.0);
-    assert_eq!((v["organelle/dna"], v["voxels/dna"]), (1.0, 3.0));
-    assert_eq!((v["organelle/er"], v["voxels/er"]), (3.5, 2.0));
-    assert!(v["organelle/golgi"].is_nan() && v["voxels/golgi"] == 0.0);
-    // dna − er over dna's voxels: 2, 1, 0; dna − golgi: 3, 3, 4. er − dna: 3, 4; er − golgi: 4, 5.
-    assert_eq!(v["pairwise/dna/er"], 1.0);
-    assert_eq!(v["pairwise/dna/golgi"], 10.0 / 3.0);
-    assert_eq!(v["pairwise/er/dna"], 3.5);
-    assert_eq!(v["pairwise/er/golgi"], 4.5);
-    assert!(v["pairwise/golgi/dna"].is_nan() && v["pairwise/golgi/er"].is_nan());
+    assert_eq!(
+        values,
+        vec![("overall".to_string(), 2.0), ("voxels".to_string(), 5.0)]
+    );
+    let tables = metric.tables().unwrap();
+    let names: Vec<&str> = tables.iter().map(|t| t.name()).collect();
+    assert_eq!(names, ["structures", "pairwise"]);
+    let structures = &tables[0];
+    assert_eq!(
+        structures.strs("structure").unwrap(),
+        ["dna", "er", "golgi"]
+    );
+    let organelle = structures.f64s("organelle").unwrap();
+    assert_eq!(&organelle[..2], &[1.0, 3.5]);
+    assert!(organelle[2].is_nan());
+    assert_eq!(structures.u64s("highest_voxels").unwrap(), &[3, 2, 0]);
+    // Row A, column B: A − B over A's voxels. dna − er: 2, 1, 0; dna − golgi: 3, 3, 4;
+    // er − dna: 3, 4; er − golgi: 4, 5; golgi is never highest.
+    let pairwise = &tables[1];
+    assert_eq!(
+        pairwise.column_names().collect::<Vec<_>>(),
+        ["dna", "er", "golgi"]
+    );
+    let column = |b: &str| pairwise.f64s(b).unwrap();
+    assert_eq!((column("er")[0], column("golgi")[0]), (1.0, 10.0 / 3.0));
+    assert_eq!((column("dna")[1], column("golgi")[1]), (3.5, 4.5));
+    assert!(column("dna")[2].is_nan() && column("er")[2].is_nan());
+    assert!((0..3).all(|a| column(["dna", "er", "golgi"][a])[a].is_nan()));
 }
 
 #[test]
@@ -149,13 +145,16 @@ fn metric_agrees_with_the_evaluation_crate_on_random_data() {
     let v: HashMap<String, f64> = metric.finish().unwrap().into_iter().collect();
     assert_eq!(v["overall"], summary.overall);
     assert_eq!(v["voxels"], summary.voxels as f64);
-    for (a, name) in structures.iter().enumerate() {
-        assert_eq!(v[&format!("organelle/{name}")], summary.organelle[a]);
+    let tables = metric.tables().unwrap();
+    assert_eq!(tables[0].strs("structure").unwrap(), structures);
+    assert_eq!(tables[0].f64s("organelle").unwrap(), summary.organelle);
+    assert_eq!(
+        tables[0].u64s("highest_voxels").unwrap(),
+        summary.highest_voxels
+    );
+    for (a, _) in structures.iter().enumerate() {
         for (b, other) in structures.iter().enumerate().filter(|(b, _)| *b != a) {
-            assert_eq!(
-                v[&format!("pairwise/{name}/{other}")],
-                summary.pairwise[a][b]
-            );
+            assert_eq!(tables[1].f64s(other).unwrap()[a], summary.pairwise[a][b]);
         }
     }
 }
@@ -190,6 +189,10 @@ fn metric_errors_name_the_problem() {
     assert_eq!(
         format!("{:#}", metric.finish().unwrap_err()),
         "metric `exclusivity`: no images were given"
+    );
+    assert_eq!(
+        format!("{:#}", metric.tables().unwrap_err()),
+        "metric `exclusivity` tables: no images were given"
     );
     metric
         .update(&image([1, 1, 1], &[("dna", &[1.0]), ("er", &[0.0])]))

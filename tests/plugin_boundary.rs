@@ -102,7 +102,15 @@ fn loss_errors_name_the_problem() {
 #[test]
 fn tensor_made_in_a_plugin_backpropagates_into_the_host_loss() {
     let (registry, plugins) = plugins(TINY);
-    let model = Model::build(&plugins, "tiny", registry.model("tiny").unwrap(), 1, 1).unwrap();
+    let model = Model::build(
+        &plugins,
+        "tiny",
+        registry.model("tiny").unwrap(),
+        1,
+        1,
+        Device::Cpu,
+    )
+    .unwrap();
     let parameters = model.generator.parameters().unwrap();
     let signal = Tensor::randn([1, 1, 8, 8, 8], (Kind::Float, Device::Cpu));
     let prediction = model.generator.forward_t(&signal, true).unwrap();
@@ -125,7 +133,15 @@ fn tensor_made_in_a_plugin_backpropagates_into_the_host_loss() {
 #[test]
 fn weighted_objective_sums_the_terms() {
     let (registry, plugins) = plugins(TINY);
-    let model = Model::build(&plugins, "tiny", registry.model("tiny").unwrap(), 1, 1).unwrap();
+    let model = Model::build(
+        &plugins,
+        "tiny",
+        registry.model("tiny").unwrap(),
+        1,
+        1,
+        Device::Cpu,
+    )
+    .unwrap();
     let prediction = Tensor::from_slice(&[1.0f32, 2.0, 4.0, 0.0]);
     let target = Tensor::from_slice(&[0.0f32, 2.0, 1.0, 1.0]);
     let inputs = LossInputs::new(3)
@@ -260,4 +276,23 @@ fn panic_in_a_plugin_is_an_error_and_the_host_keeps_running() {
         .with(names::PREDICTION, &input)
         .with(names::TARGET, &input);
     assert_eq!(mse.generator_term(&inputs).unwrap().double_value(&[]), 0.0);
+}
+
+#[test]
+fn a_component_of_a_project_library_not_in_the_registry_is_named_with_it() {
+    let (_, plugins) = plugins(TINY);
+    let err = plugins
+        .build_metric(&component("component = \"jaccard\""))
+        .err()
+        .unwrap();
+    let message = format!("{err:#}");
+    assert!(
+        message.starts_with("no plugin library provides a metric called `jaccard` (known metrics: none); the project's library `objects` provides it: add `objects = \""),
+        "{message}"
+    );
+    let err = plugins
+        .build_loss(&component("component = \"huberr\""))
+        .err()
+        .unwrap();
+    assert!(format!("{err:#}").contains("(known losses: "), "{err:#}");
 }

@@ -15,6 +15,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use rayon::prelude::*;
 use silico_evaluation::Exclusivity;
 use std::time::Instant;
 use support::{numpy_reference, uniform, write_channels};
@@ -34,27 +35,34 @@ fn best_seconds(runs: usize, mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// Sum of every value, split over `threads` like the exclusivity pass: the read-bandwidth bound.
-fn streaming_sum(channels: &[&[f32]], threads: usize) -> f32 {
+/// Sum of every value in one range per thread of `pool`, like the exclusivity pass: the
+/// read-bandwidth bound.
+fn streaming_sum(pool: &rayon::ThreadPool, channels: &[&[f32]]) -> f32 {
+    let threads = pool.current_num_threads();
     let voxels = channels[0].len();
     let per_thread = voxels.div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
+    pool.install(|| {
+        (0..threads)
+            .into_par_iter()
             .map(|t| {
                 let range = t * per_thread..((t + 1) * per_thread).min(voxels);
-                scope.spawn(move || {
-                    let mut lanes = [0.0f32; 16];
-                    for channel in channels {
-                        for block in channel[range.clone()].chunks_exact(16) {
-                            lanes.iter_mut().zip(block).for_each(|(l, v)| *l += v);
-                        }
+                let mut lanes = [0.0f32; 16];
+                for channel in channels {
+                    for block in channel[range.clone()].chunks_exact(16) {
+                        lanes.iter_mut().zip(block).for_each(|(l, v)| *l += v);
                     }
-                    lanes.iter().sum::<f32>()
-                })
+                }
+                lanes.iter().sum::<f32>()
             })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).sum()
+            .sum()
     })
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
 }
 
 /// Mean over a window of `2 * radius + 1` voxels along each axis in turn (shrunk at the edges).
@@ -86,9 +94,10 @@ fn measure(name: &str, predictions: &[Vec<f32>], thread_counts: &[usize]) -> Vec
     let mut rows = Vec::new();
     let mut summary = None;
     for &threads in thread_counts {
+        let pool = pool(threads);
         let seconds = best_seconds(RUNS, || {
             let mut exclusivity = Exclusivity::new(CHANNELS).unwrap().with_threads(threads);
-            exclusivity.update(&slices, None).unwrap();
+            pool.install(|| exclusivity.update(&slices, None)).unwrap();
             summary = Some(exclusivity.summary());
         });
         rows.push((format!("{name}: silico, {threads} thread(s)"), seconds));
@@ -145,8 +154,9 @@ fn main() {
     let slices: Vec<&[f32]> = random.iter().map(Vec::as_slice).collect();
     let mut streaming = Vec::new();
     for &threads in &thread_counts {
+        let pool = pool(threads);
         let seconds = best_seconds(RUNS, || {
-            std::hint::black_box(streaming_sum(&slices, threads));
+            std::hint::black_box(streaming_sum(&pool, &slices));
         });
         streaming.push((threads, seconds));
     }

@@ -25,6 +25,7 @@ use crate::permutation::{PermutationOutcome, PermutationSettings};
 use crate::points::Points;
 use crate::spatial::{cellorganizer_grid, position_r_squared, spatial_kl_test, SpatialSettings};
 use crate::spharm::{spharm, BinaryObject, SpharmSettings};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use silico_segmentation::{
     objects::BoundingBox, objects_in_cells, CellObject, CellSegmentation, Labels,
@@ -242,7 +243,7 @@ impl ObjectEvaluation {
         Ok(counts)
     }
 
-    /// Shape and position of each object, the SPHARM fits spread over the cores.
+    /// Shape and position of each object, the SPHARM fits spread over the current rayon pool.
     fn describe(
         &self,
         set: Set,
@@ -253,17 +254,20 @@ impl ObjectEvaluation {
         voxel_um: [f32; 3],
     ) -> Vec<ObjectRecord> {
         let voxel = voxel_um.map(f64::from);
-        let shapes = parallel_map(objects, |object| {
-            let crop = BinaryObject::new(object.bbox.shape(), object.crop.data.clone(), voxel)
-                .map_err(|e| e.to_string())?;
-            let fit = spharm(&crop, &self.settings.spharm).map_err(|e| e.to_string())?;
-            Ok(Shape {
-                descriptor: fit.descriptor(self.settings.spharm.unit_length),
-                degree: fit.degree,
-                degree_capped: fit.degree_capped,
-                hausdorff_um: fit.hausdorff_um,
+        let shapes: Vec<Result<Shape, String>> = objects
+            .par_iter()
+            .map(|object| {
+                let crop = BinaryObject::new(object.bbox.shape(), object.crop.data.clone(), voxel)
+                    .map_err(|e| e.to_string())?;
+                let fit = spharm(&crop, &self.settings.spharm).map_err(|e| e.to_string())?;
+                Ok(Shape {
+                    descriptor: fit.descriptor(self.settings.spharm.unit_length),
+                    degree: fit.degree,
+                    degree_capped: fit.degree_capped,
+                    hausdorff_um: fit.hausdorff_um,
+                })
             })
-        });
+            .collect();
         // One frame per cell, shared by all its objects. A cell without a nucleus has no frame:
         // its objects get no position.
         let mut placed = vec![([f64::NAN; 3], f64::NAN, false); objects.len()];
@@ -482,20 +486,4 @@ fn cell_crops(cells: &CellSegmentation, id: u32, b: BoundingBox) -> (Vec<bool>, 
         }
     }
     (cell, nucleus)
-}
-
-/// `f` over `items` on every core, results in order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = items.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a SPHARM worker panicked"))
-            .collect()
-    })
 }

@@ -2,9 +2,7 @@
 //! batch and patch size, the number `python/bench_train.py` measures for the same network in
 //! PyTorch (`scripts/bench` runs both and prints the ratios).
 
-use crate::{
-    data::Batch, model::Model, optim::Adam, plugins::Plugins, registry::Registry, train::step,
-};
+use crate::{data::Batch, plugins::Plugins, registry::Registry, trainer::Trainer};
 use anyhow::Result;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -24,18 +22,8 @@ pub fn bench_training(
     device: Device,
 ) -> Result<BenchResult> {
     let spec = registry.model(model_name)?;
-    tch::manual_seed(0);
-    let mut model = Model::build(plugins, model_name, spec, 1, 1)?;
-    model.generator.set_device(device)?;
-    if let Some(d) = &mut model.discriminator {
-        d.set_device(device)?;
-    }
+    let mut trainer = Trainer::build(plugins, model_name, spec, 0, device)?;
     let settings = &spec.train;
-    let mut optimizer_g = Adam::new(model.generator.parameters()?, settings.lr, settings.betas);
-    let mut optimizer_d = match &model.discriminator {
-        Some(d) => Some(Adam::new(d.parameters()?, settings.lr, settings.betas)),
-        None => None,
-    };
     let [z, y, x] = settings.patch;
     let shape = [settings.batch as i64, 1, z, y, x];
     let batch = Batch {
@@ -43,27 +31,24 @@ pub fn bench_training(
         target: Tensor::randn(shape, (Kind::Float, device)),
         others: None,
     };
-    let mut run = |iteration: u64| {
-        step(
-            &mut model,
-            &mut optimizer_g,
-            optimizer_d.as_mut(),
-            &batch,
-            iteration,
-        )
-    };
     for i in 0..warmup {
-        run(i)?;
+        trainer.step(&batch, i)?;
     }
+    synchronize(device);
     let started = Instant::now();
     for i in 0..iterations {
-        run(warmup + i)?;
+        trainer.step(&batch, warmup + i)?;
     }
-    if device.is_cuda() {
-        tch::Cuda::synchronize(0);
-    }
+    synchronize(device);
     Ok(BenchResult {
         seconds_per_iteration: started.elapsed().as_secs_f64() / iterations.max(1) as f64,
         iterations,
     })
+}
+
+/// Waits for the device's queued kernels, so that a timing covers them.
+fn synchronize(device: Device) {
+    if let Device::Cuda(index) = device {
+        tch::Cuda::synchronize(index as i64);
+    }
 }

@@ -1,9 +1,7 @@
 //! `silico check`: build every model of a registry and push one tiny batch through it, forward
 //! and backward, so that a broken plugin or registry entry shows up before a long run.
 
-use crate::{
-    data::Batch, model::Model, optim::Adam, plugins::Plugins, registry::Registry, train::step,
-};
+use crate::{data::Batch, plugins::Plugins, registry::Registry, trainer::Trainer};
 use anyhow::{bail, Result};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -30,13 +28,10 @@ pub fn check_all(
         .models
         .iter()
         .filter(|(name, _)| only.is_empty() || only.contains(name))
-        .map(|(name, spec)| {
-            let outcome = Model::build(plugins, name, spec, 1, 1)
-                .and_then(|mut model| check_model(&mut model, device));
-            ModelReport {
-                model: name.clone(),
-                outcome,
-            }
+        .map(|(name, spec)| ModelReport {
+            model: name.clone(),
+            outcome: Trainer::build(plugins, name, spec, spec.train.seed, device)
+                .and_then(|mut trainer| check_model(&mut trainer)),
         })
         .collect()
 }
@@ -66,40 +61,22 @@ fn check_gradients(label: &str, parameters: &[Tensor]) -> Result<()> {
     Ok(())
 }
 
-/// One training step of the model, as `silico train` takes it, on random data; then every
-/// parameter's gradient is checked.
-fn check_model(model: &mut Model, device: Device) -> Result<String> {
+/// One training step of the model, as `silico train` takes it, on random data on the trainer's
+/// device; then every tensor's device and every parameter's gradient are checked.
+fn check_model(trainer: &mut Trainer) -> Result<String> {
     let started = Instant::now();
-    tch::manual_seed(0);
-    model.generator.set_device(device)?;
-    if let Some(discriminator) = &mut model.discriminator {
-        discriminator.set_device(device)?;
-    }
+    trainer.check_placement()?;
+    let device = trainer.device();
     // `others` too, so that a model with the exclusivity term is checked like any other.
     let batch = Batch {
         signal: Tensor::randn(CHECK_SHAPE, (Kind::Float, device)),
         target: Tensor::randn(CHECK_SHAPE, (Kind::Float, device)),
         others: Some(Tensor::randn(CHECK_SHAPE, (Kind::Float, device))),
     };
-    let (lr, betas) = (model.train.lr, model.train.betas);
-    let generator_parameters = model.generator.parameters()?;
-    let discriminator_parameters = model
-        .discriminator
-        .as_ref()
-        .map(|d| d.parameters())
-        .transpose()?;
-    let mut optimizer_g = Adam::new(
-        generator_parameters
-            .iter()
-            .map(Tensor::shallow_clone)
-            .collect(),
-        lr,
-        betas,
-    );
-    let mut optimizer_d = discriminator_parameters
-        .as_ref()
-        .map(|ps| Adam::new(ps.iter().map(Tensor::shallow_clone).collect(), lr, betas));
-    let losses = step(model, &mut optimizer_g, optimizer_d.as_mut(), &batch, 0)?;
+    let losses = trainer.step(&batch, 0)?;
+    trainer.check_placement()?;
+    let (generator_parameters, discriminator_parameters) = trainer.parameters()?;
+    let model = trainer.model();
     check_gradients(model.generator.label(), &generator_parameters)?;
     let mut summary = format!(
         "{} ({} parameters)",
@@ -121,7 +98,7 @@ fn check_model(model: &mut Model, device: Device) -> Result<String> {
         .map(|(name, value)| format!("{name} {value:.4}"))
         .collect();
     Ok(format!(
-        "{summary}; loss terms: {}; gradients finite; {:.2} s",
+        "{summary}; loss terms: {}; gradients finite; every tensor on {device:?}; {:.2} s",
         terms.join(", "),
         started.elapsed().as_secs_f64()
     ))

@@ -13,6 +13,12 @@ pub const GENERATOR_FILE: &str = "generator.safetensors";
 pub const DISCRIMINATOR_FILE: &str = "discriminator.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const META_FILE: &str = "checkpoint.json";
+const CHECKPOINT_DIR: &str = "checkpoint";
+
+/// The checkpoint folder of a run folder.
+pub fn checkpoint_dir(run: &Path) -> PathBuf {
+    run.join(CHECKPOINT_DIR)
+}
 
 /// What `checkpoint.json` records.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

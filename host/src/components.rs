@@ -6,7 +6,7 @@ use abi_stable::std_types::{RVec, Tuple2};
 use anyhow::{Context, Result};
 use silico_plugin_api::{
     ffi::{LossBox, MetricBox, NetworkBox},
-    LossInputs, MetricInputs, RTensor,
+    LossInputs, MetricInputs, RTensor, Table,
 };
 use tch::{Device, Tensor};
 
@@ -109,6 +109,13 @@ impl Metric {
         let values =
             into_result(self.inner.finish()).with_context(|| format!("metric `{}`", self.name))?;
         Ok(named(values))
+    }
+
+    /// The tables over every image taken in (rows per object, structure, …); after `finish`.
+    pub fn tables(&mut self) -> Result<Vec<Table>> {
+        let tables = into_result(self.inner.tables())
+            .with_context(|| format!("metric `{}` tables", self.name))?;
+        Ok(tables.into_vec())
     }
 }
 

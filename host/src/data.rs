@@ -1,7 +1,6 @@
 //! Training data as tensors: a manifest's training rows, loaded and z-scored once, cut into
 //! seeded random patches (silico-imaging's sampler, after pytorch_fnet).
 
-use crate::predict::manifest_image_names;
 use anyhow::{bail, Context, Result};
 use silico_imaging::{
     dataset::{crop, LoadOptions, Manifest, PatchSampler, SplitSpec},
@@ -72,7 +71,7 @@ impl TrainingData {
         let others = if others.is_empty() {
             None
         } else {
-            let names = manifest_image_names(&manifest);
+            let names = manifest.image_names();
             let mut maxima = Vec::with_capacity(pairs.len());
             for pair in &pairs {
                 let row = manifest

@@ -1,12 +1,17 @@
-//! Writing outputs so that an interrupted run never leaves a half-written file: everything is
-//! written beside its destination under a temporary name, then renamed over it.
+//! Writing outputs so that an interrupted run never leaves a half-written file: files through
+//! [`silico_imaging::files`] (temporary sibling, fsync, rename), folders by [`replace_dir`].
 
 use anyhow::{Context, Result};
 use std::{
     fs,
-    io::Write,
     path::{Path, PathBuf},
 };
+
+/// Writes `bytes` to `path` atomically: [`silico_imaging::files::write_atomic`], as an
+/// `anyhow` result.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    Ok(silico_imaging::files::write_atomic(path, bytes)?)
+}
 
 fn temporary_sibling(path: &Path) -> PathBuf {
     let name = path
@@ -14,21 +19,6 @@ fn temporary_sibling(path: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
-}
-
-/// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let temporary = temporary_sibling(path);
-    let result = (|| -> std::io::Result<()> {
-        let mut file = fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temporary, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temporary);
-    }
-    result.with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Replaces the folder `dir` by one that `fill` writes, atomically: `fill` writes into a
@@ -81,15 +71,5 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers, vec!["checkpoint"]);
-    }
-
-    #[test]
-    fn write_atomic_replaces_content() {
-        let root = tempfile::tempdir().unwrap();
-        let path = root.path().join("x.json");
-        write_atomic(&path, b"old").unwrap();
-        write_atomic(&path, b"new").unwrap();
-        assert_eq!(fs::read_to_string(&path).unwrap(), "new");
-        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1);
     }
 }

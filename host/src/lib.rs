@@ -18,6 +18,7 @@ pub mod predict;
 pub mod registry;
 pub mod retrain;
 pub mod train;
+pub mod trainer;
 
 mod device;
 pub use device::parse_device;
@@ -26,6 +27,7 @@ pub use components::{LossTerm, Metric, Network};
 pub use model::Model;
 pub use plugins::{Library, Plugins};
 pub use registry::Registry;
+pub use trainer::Trainer;
 
 /// The registry used when neither `--registry` nor `SILICO_REGISTRY` names one: the project's
 /// own `registry.toml`, so that `silico` works from any folder.
@@ -37,4 +39,10 @@ pub fn default_registry_path() -> std::path::PathBuf {
             .expect("the host crate lives inside the workspace")
             .join("registry.toml"),
     }
+}
+
+/// The name of the `i`-th compute thread of silico's thread pool, as `/proc/<pid>/task/*/comm`
+/// shows it (Linux keeps 15 bytes, so the prefix is short enough to keep the index).
+pub fn compute_thread_name(i: usize) -> String {
+    format!("silico-pool-{i}")
 }

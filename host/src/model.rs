@@ -8,7 +8,7 @@ use crate::{
 };
 use anyhow::{bail, Context, Result};
 use silico_plugin_api::{ComponentKind, LossInputs, NetworkSpec};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 pub struct Model {
     pub name: String,
@@ -26,16 +26,18 @@ pub struct Objective {
 }
 
 impl Model {
-    /// Builds every component of `spec` for data with `in_channels` → `out_channels`.
+    /// Builds every component of `spec` for data with `in_channels` → `out_channels`, and moves
+    /// the networks to `device` (plugins build their variables on the CPU).
     pub fn build(
         plugins: &Plugins,
         name: &str,
         spec: &ModelSpec,
         in_channels: i64,
         out_channels: i64,
+        device: Device,
     ) -> Result<Self> {
         let context = |part: &str| format!("models.{name}.{part}");
-        let generator = plugins
+        let mut generator = plugins
             .build_network(
                 ComponentKind::Generator,
                 &spec.generator,
@@ -46,7 +48,7 @@ impl Model {
             )
             .with_context(|| context("generator"))?;
         // A conditional discriminator sees the transmitted light next to the fluorescence.
-        let discriminator = spec
+        let mut discriminator = spec
             .discriminator
             .as_ref()
             .map(|d| {
@@ -58,6 +60,10 @@ impl Model {
             })
             .transpose()
             .with_context(|| context("discriminator"))?;
+        generator.set_device(device)?;
+        if let Some(d) = &mut discriminator {
+            d.set_device(device)?;
+        }
         let losses = spec
             .losses
             .iter()

@@ -10,7 +10,19 @@ use silico_plugin_api::{
     ffi::{Manifest, PluginLibraryRef},
     ComponentKind, NetworkSpec, PLUGIN_API_VERSION, TORCH_VERSION,
 };
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::OnceLock,
+};
+
+static COMPUTE_THREADS: OnceLock<usize> = OnceLock::new();
+
+/// Sizes the compute pool of every plugin library opened from now on, as `--threads` sizes the
+/// host's: each library links its own copy of rayon, whose pool the host's cannot reach. The
+/// first call wins.
+pub fn set_compute_threads(threads: usize) {
+    let _ = COMPUTE_THREADS.set(threads);
+}
 
 /// One opened plugin library.
 pub struct Library {
@@ -43,6 +55,10 @@ impl Library {
                 "built against torch {}, but this host uses torch {TORCH_VERSION}; rebuild the plugin with the same libtorch",
                 manifest.torch_version
             )));
+        }
+        if let Some(&threads) = COMPUTE_THREADS.get() {
+            into_result(module.set_threads()(threads))
+                .map_err(|e| fail(format!("cannot size its compute threads: {e}")))?;
         }
         Ok(Self {
             name: name.to_string(),
@@ -105,6 +121,16 @@ pub(crate) fn into_result<T>(
     result.into_result().map_err(|e| anyhow!("{e}"))
 }
 
+/// "generators", "losses": for messages.
+fn plural(kind: ComponentKind) -> &'static str {
+    match kind {
+        ComponentKind::Generator => "generators",
+        ComponentKind::Discriminator => "discriminators",
+        ComponentKind::Loss => "losses",
+        ComponentKind::Metric => "metrics",
+    }
+}
+
 /// Every library of a registry, opened.
 pub struct Plugins {
     pub libraries: Vec<Library>,
@@ -138,8 +164,16 @@ impl Plugins {
                     .filter(|c| c.kind == kind)
                     .map(|c| c.name.as_str())
                     .collect();
+                let advice = match self.default_provider(kind, component) {
+                    Some((name, path)) => format!(
+                        "the project's library `{name}` provides it: add `{name} = \"{}\"` to [plugins]",
+                        path.display()
+                    ),
+                    None => "check the name, or add its library to [plugins]".to_string(),
+                };
                 bail!(
-                    "no plugin library provides a {kind} called `{component}` (known {kind}s: {}); check the name, or add its library to [plugins]",
+                    "no plugin library provides a {kind} called `{component}` (known {}: {}); {advice}",
+                    plural(kind),
                     if known.is_empty() { "none".to_string() } else { known.join(", ") }
                 )
             }
@@ -148,6 +182,19 @@ impl Plugins {
                 many.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", ")
             ),
         }
+    }
+
+    /// The library of the project's own registry that provides `component`, among those this
+    /// registry does not load: where to find a component a user's registry lacks.
+    fn default_provider(&self, kind: ComponentKind, component: &str) -> Option<(String, PathBuf)> {
+        let default = Registry::load(&crate::default_registry_path()).ok()?;
+        default
+            .plugins
+            .into_iter()
+            .filter(|(_, path)| path.exists() && !self.libraries.iter().any(|l| &l.path == path))
+            .find(|(name, path)| {
+                Library::open(name, path).is_ok_and(|library| library.provides(kind, component))
+            })
     }
 
     fn config_text(reference: &ComponentRef) -> String {

@@ -8,19 +8,22 @@
 //! of the same bright-field images sit side by side for the evaluators.
 
 use crate::{
-    checkpoint,
+    checkpoint::{self, checkpoint_dir},
     data::{load_options, manifest_path},
     files,
     model::Model,
     plugins::Plugins,
     registry::ModelSpec,
-    train::checkpoint_dir,
 };
 use anyhow::{bail, Context, Result};
-use silico_imaging::{dataset::Manifest, tiff, Volume};
+use silico_imaging::{
+    dataset::{image_names, load_image, ImageRef, Manifest, ManifestRow},
+    tiff, Volume,
+};
 use std::{
     collections::HashSet,
     path::{Path, PathBuf},
+    rc::Rc,
 };
 use tch::{Device, Kind, Tensor};
 
@@ -91,6 +94,7 @@ impl Predictor {
             &spec,
             meta.in_channels,
             meta.out_channels,
+            device,
         )?;
         model.discriminator = None;
         let path = dir.join(checkpoint::GENERATOR_FILE);
@@ -98,7 +102,6 @@ impl Predictor {
             .generator
             .load_state(&checkpoint::read_tensors(&path)?)
             .with_context(|| path.display().to_string())?;
-        model.generator.set_device(device)?;
         Ok(Self {
             model,
             structure: meta.structure,
@@ -244,64 +247,32 @@ fn agreement(prediction: &Tensor, target: &Tensor) -> (f64, f64) {
     (r.double_value(&[]), mse.double_value(&[]))
 }
 
-/// Every row's output name, from the whole manifest's signal paths, so that an image is called
-/// the same whichever of its rows are read.
-pub(crate) fn manifest_image_names(manifest: &Manifest) -> Vec<String> {
-    let signals: Vec<PathBuf> = manifest
-        .rows
-        .iter()
-        .map(|r| r.signal.path.clone())
-        .collect();
-    image_names(&signals)
-}
-
-/// Output names: each image's file stem, or its folder's name where stems repeat (as for
-/// `silico synth`'s `field_000/brightfield.tif`).
-fn image_names(paths: &[PathBuf]) -> Vec<String> {
-    let stem = |p: &PathBuf| {
-        p.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    let stems: Vec<String> = paths.iter().map(stem).collect();
-    let unique = stems.iter().collect::<HashSet<_>>().len() == stems.len();
-    if unique {
-        return stems;
-    }
-    paths
-        .iter()
-        .map(|p| {
-            let folder = p
-                .parent()
-                .and_then(|d| d.file_name())
-                .map(|d| d.to_string_lossy().into_owned());
-            folder.unwrap_or_else(|| stem(p))
-        })
-        .collect()
+/// What one predicted image comes from: a lone bright-field file, or a manifest row, whose
+/// target is loaded with it to measure the prediction.
+enum Source {
+    Image(ImageRef),
+    Row(Rc<Manifest>, ManifestRow),
 }
 
 pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Prediction>> {
     let predictor = Predictor::load(plugins, &request.checkpoint, request.device)?;
     let structure = predictor.structure.clone();
-    // (name, signal, target), each image loaded only when its turn comes.
-    type Job = (
-        String,
-        PathBuf,
-        Option<usize>,
-        Option<(PathBuf, Option<usize>)>,
-    );
-    let jobs: Vec<Job> = if request
+    // Each image is loaded only when its turn comes, through the loader training uses.
+    let jobs: Vec<(String, Source)> = if request
         .input
         .extension()
         .is_some_and(|e| e == "tif" || e == "tiff")
     {
         let name = image_names(std::slice::from_ref(&request.input)).remove(0);
-        vec![(name, request.input.clone(), None, None)]
+        let image = ImageRef {
+            path: request.input.clone(),
+            channel: None,
+        };
+        vec![(name, Source::Image(image))]
     } else {
         let csv = manifest_path(&request.input, &structure);
-        let manifest = Manifest::load(&csv)?;
+        let manifest = Rc::new(Manifest::load(&csv)?);
         manifest.check_files()?;
-        let names = manifest_image_names(&manifest);
         let wanted: Option<HashSet<usize>> = match request.rows {
             Rows::All => None,
             split => {
@@ -317,19 +288,12 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
                 Some(rows.iter().map(|r| r.line).collect())
             }
         };
-        let jobs: Vec<Job> = manifest
+        let jobs: Vec<(String, Source)> = manifest
             .rows
             .iter()
-            .zip(names)
+            .zip(manifest.image_names())
             .filter(|(r, _)| wanted.as_ref().is_none_or(|lines| lines.contains(&r.line)))
-            .map(|(r, name)| {
-                (
-                    name,
-                    r.signal.path.clone(),
-                    r.signal.channel,
-                    Some((r.target.path.clone(), r.target.channel)),
-                )
-            })
+            .map(|(r, name)| (name, Source::Row(manifest.clone(), r.clone())))
             .collect();
         if jobs.is_empty() {
             bail!("{}: no rows to predict", csv.display());
@@ -340,8 +304,14 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
     std::fs::create_dir_all(&folder)
         .with_context(|| format!("cannot create {}", folder.display()))?;
     let mut predictions = Vec::new();
-    for (name, signal_path, channel, target) in jobs {
-        let signal = load_channel(&signal_path, channel)?;
+    for (name, source) in jobs {
+        let (signal, target) = match &source {
+            Source::Image(image) => (load_image(image, load_options())?, None),
+            Source::Row(manifest, row) => {
+                let pair = manifest.load_pair(row, load_options())?;
+                (pair.signal, Some(pair.target))
+            }
+        };
         let output = predictor.predict(
             &volume_to_tensor(&signal)?,
             request.tile,
@@ -354,8 +324,7 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
         let path = folder.join(format!("{name}.tif"));
         tiff::write_volume(&path, &volume)?;
         let (pearson, mse) = match target {
-            Some((target_path, target_channel)) => {
-                let target = load_channel(&target_path, target_channel)?;
+            Some(target) => {
                 let (r, mse) = agreement(&output, &volume_to_tensor(&target)?);
                 (Some(r), Some(mse))
             }
@@ -369,37 +338,32 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
             voxels: z * y * x,
         });
     }
-    let mut csv = String::from("image,path,pearson_r,mse\n");
-    for p in &predictions {
-        let show = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
-        csv += &format!(
-            "{},{},{},{}\n",
-            p.name,
-            p.path.display(),
-            show(p.pearson),
-            show(p.mse)
-        );
-    }
-    files::write_atomic(&folder.join("predictions.csv"), csv.as_bytes())?;
+    write_predictions_csv(&folder.join("predictions.csv"), &predictions)?;
     Ok(predictions)
 }
 
-/// One channel of an image, prepared as in training (z-scored).
-fn load_channel(path: &Path, channel: Option<usize>) -> Result<Volume> {
-    let volume = tiff::read_volume(path)?;
-    let channel = match (channel, volume.channels()) {
-        (Some(c), _) => c,
-        (None, 1) => 0,
-        (None, n) => bail!(
-            "{}: has {n} channels; name the bright-field one in a manifest column",
-            path.display()
-        ),
-    };
-    let mut single = volume.extract_channel(channel)?;
-    if load_options().normalize {
-        silico_imaging::dataset::z_score(&mut single.data);
+#[derive(serde::Serialize)]
+struct PredictionRow<'a> {
+    image: &'a str,
+    path: String,
+    pearson_r: String,
+    mse: String,
+}
+
+/// `predictions.csv`: each image's name, file, and Pearson r and MSE (six decimals; empty
+/// without a target).
+fn write_predictions_csv(path: &Path, predictions: &[Prediction]) -> Result<()> {
+    let show = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for p in predictions {
+        writer.serialize(PredictionRow {
+            image: &p.name,
+            path: p.path.display().to_string(),
+            pearson_r: show(p.pearson),
+            mse: show(p.mse),
+        })?;
     }
-    Ok(single)
+    files::write_atomic(path, &writer.into_inner()?)
 }
 
 #[cfg(test)]
@@ -420,16 +384,5 @@ mod tests {
         let values = Vec::<f32>::try_from(w.flatten(0, -1)).unwrap();
         assert_eq!(&values[..3], &[0.125, 0.25, 0.125]);
         assert_eq!(&values[3..6], &[0.375, 0.75, 0.375]);
-    }
-
-    #[test]
-    fn repeated_stems_take_their_folder_names() {
-        let paths = vec![
-            PathBuf::from("f/field_000/brightfield.tif"),
-            PathBuf::from("f/field_001/brightfield.tif"),
-        ];
-        assert_eq!(image_names(&paths), vec!["field_000", "field_001"]);
-        let paths = vec![PathBuf::from("a.tif"), PathBuf::from("b.tif")];
-        assert_eq!(image_names(&paths), vec!["a", "b"]);
     }
 }

@@ -6,17 +6,15 @@
 //! uninterrupted run would have.
 
 use crate::{
-    checkpoint::{self, CheckpointMeta, OptimizerState},
-    data::{Batch, TrainingData},
+    checkpoint::{self, checkpoint_dir, CheckpointMeta},
+    data::TrainingData,
     files,
-    model::Model,
-    optim::Adam,
     plugins::Plugins,
     registry::{ModelSpec, Registry},
+    trainer::Trainer,
 };
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use silico_plugin_api::{names, LossInputs};
 use std::{
     path::{Path, PathBuf},
     sync::{
@@ -25,7 +23,7 @@ use std::{
     },
     time::Instant,
 };
-use tch::{Device, Tensor};
+use tch::Device;
 
 /// What `silico train` was asked to do.
 pub struct TrainRequest {
@@ -91,11 +89,6 @@ fn iteration_seed(seed: u64, iteration: u64) -> i64 {
 }
 
 const LOSSES_FILE: &str = "losses.csv";
-const CHECKPOINT_DIR: &str = "checkpoint";
-
-pub fn checkpoint_dir(run: &Path) -> PathBuf {
-    run.join(CHECKPOINT_DIR)
-}
 
 pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Result<TrainOutcome> {
     let spec = ModelSpec::from_table(&request.model, &request.definition)?;
@@ -103,16 +96,6 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
     if let Some(iterations) = request.iterations {
         settings.iterations = iterations;
     }
-    let mut data = TrainingData::open(
-        &request.data,
-        &request.structure,
-        settings.patch,
-        settings.seed,
-        &request.others,
-    )?;
-    // Initial weights come from libtorch's generator: seed it first, so that runs repeat.
-    tch::manual_seed(settings.seed as i64);
-    let mut model = Model::build(plugins, &request.model, &spec, 1, 1)?;
     let meta = CheckpointMeta {
         iteration: 0,
         model: request.model.clone(),
@@ -121,52 +104,13 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
         in_channels: 1,
         out_channels: 1,
     };
-    let mut optimizer_g = Adam::new(model.generator.parameters()?, settings.lr, settings.betas);
-    let mut optimizer_d = match &model.discriminator {
-        Some(d) => Some(Adam::new(d.parameters()?, settings.lr, settings.betas)),
-        None => None,
-    };
-
-    if let Some(init) = &request.init {
-        fine_tune_from(init, &mut model, &mut optimizer_g, optimizer_d.as_mut())
-            .with_context(|| format!("initial weights from {}", init.display()))?;
-    }
-
-    std::fs::create_dir_all(&request.out)
-        .with_context(|| format!("cannot create {}", request.out.display()))?;
+    // The run folder is checked before anything is built or loaded.
     let checkpoint = checkpoint_dir(&request.out);
-    let mut start = 0;
-    match (request.resume, checkpoint::locate(&checkpoint)) {
-        (true, Some(found)) => {
-            let (_, saved) = checkpoint::read_meta(&found)?;
-            if saved.model != meta.model
-                || saved.structure != meta.structure
-                || saved.model_table != meta.model_table
-            {
-                bail!(
-                    "{}: this checkpoint is of model `{}` for `{}`, with another definition or structure than asked; resume with the same --model and --structure, or start a new --out",
-                    found.display(),
-                    saved.model,
-                    saved.structure
-                );
-            }
-            let state = checkpoint::load_into(&found, &mut model)?;
-            restore_optimizer(&mut optimizer_g, &state, "generator", state.generator_steps)?;
-            if let Some(adam) = &mut optimizer_d {
-                restore_optimizer(adam, &state, "discriminator", state.discriminator_steps)?;
-            }
-            start = saved.iteration;
-        }
-        (true, None) => bail!(
-            "{}: nothing to resume (no checkpoint); drop --resume to start a new run",
-            request.out.display()
-        ),
-        (false, Some(_)) => bail!(
-            "{} already holds a run; pass --resume to continue it, or choose another --out",
-            request.out.display()
-        ),
-        (false, None) => {}
-    }
+    let resume_from = resumable_checkpoint(request, &meta, &checkpoint)?;
+    let start = match &resume_from {
+        Some((_, saved)) => saved.iteration,
+        None => 0,
+    };
     if start >= settings.iterations {
         bail!(
             "{}: the run already completed {start} of {} iterations",
@@ -175,21 +119,43 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
         );
     }
 
+    let mut trainer = Trainer::build(
+        plugins,
+        &request.model,
+        &spec,
+        settings.seed,
+        request.device,
+    )?;
+    if let Some(init) = &request.init {
+        trainer
+            .fine_tune_from(init)
+            .with_context(|| format!("initial weights from {}", init.display()))?;
+    }
+    if let Some((found, _)) = &resume_from {
+        trainer.resume_from(found)?;
+    }
+    let mut data = TrainingData::open(
+        &request.data,
+        &request.structure,
+        settings.patch,
+        settings.seed,
+        &request.others,
+    )?;
+    std::fs::create_dir_all(&request.out)
+        .with_context(|| format!("cannot create {}", request.out.display()))?;
+
     let mut log = LossLog::open(&request.out.join(LOSSES_FILE), start)?;
     let progress = progress_bar(request.progress, start, settings.iterations);
     let started = Instant::now();
     let mut last_losses = Vec::new();
     let mut iteration = start;
-    let save = |iteration: u64, model: &Model, g: &Adam, d: Option<&Adam>| {
-        let state = optimizer_state(g, d);
-        checkpoint::save(
+    let save = |iteration: u64, trainer: &Trainer| {
+        trainer.save(
             &checkpoint,
             &CheckpointMeta {
                 iteration,
                 ..meta.clone()
             },
-            model,
-            &state,
         )
     };
     while iteration < settings.iterations {
@@ -197,15 +163,8 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
             break;
         }
         tch::manual_seed(iteration_seed(settings.seed, iteration));
-        let batch = data.batch(iteration, settings.batch, request.device)?;
-        let losses = step(
-            &mut model,
-            &mut optimizer_g,
-            optimizer_d.as_mut(),
-            &batch,
-            iteration,
-        )
-        .with_context(|| {
+        let batch = data.batch(iteration, settings.batch, trainer.device())?;
+        let losses = trainer.step(&batch, iteration).with_context(|| {
             format!(
                 "training stopped at iteration {iteration}; the last good checkpoint is kept in {}",
                 checkpoint.display()
@@ -218,14 +177,14 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
         last_losses = losses;
         if iteration % settings.checkpoint_every == 0 || iteration == settings.iterations {
             log.flush()?;
-            save(iteration, &model, &optimizer_g, optimizer_d.as_ref())?;
+            save(iteration, &trainer)?;
         }
     }
     progress.finish_and_clear();
     log.flush()?;
     let interrupted = iteration < settings.iterations;
     if interrupted {
-        save(iteration, &model, &optimizer_g, optimizer_d.as_ref())?;
+        save(iteration, &trainer)?;
     }
     let done = (iteration - start).max(1);
     Ok(TrainOutcome {
@@ -237,122 +196,39 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
     })
 }
 
-/// Starts from the networks of the checkpoint in `init` and continues its optimizers where it
-/// left them, as more iterations of that run would (an imported checkpoint, with no steps taken,
-/// starts them afresh).
-fn fine_tune_from(
-    init: &Path,
-    model: &mut Model,
-    optimizer_g: &mut Adam,
-    optimizer_d: Option<&mut Adam>,
-) -> Result<()> {
-    let (found, _) = checkpoint::read_meta(init)?;
-    checkpoint::load_networks(&found, model)?;
-    let state = checkpoint::read_optimizer(&found)?;
-    restore_optimizer(optimizer_g, &state, "generator", state.generator_steps)?;
-    if let (Some(adam), true) = (optimizer_d, state.discriminator_steps > 0) {
-        restore_optimizer(adam, &state, "discriminator", state.discriminator_steps)?;
+/// The checkpoint to resume and what it records, after checking that `--resume` and the run
+/// folder agree and that the checkpoint is of the model and structure asked for.
+fn resumable_checkpoint(
+    request: &TrainRequest,
+    meta: &CheckpointMeta,
+    checkpoint: &Path,
+) -> Result<Option<(PathBuf, CheckpointMeta)>> {
+    match (request.resume, checkpoint::locate(checkpoint)) {
+        (true, Some(found)) => {
+            let (found, saved) = checkpoint::read_meta(&found)?;
+            if saved.model != meta.model
+                || saved.structure != meta.structure
+                || saved.model_table != meta.model_table
+            {
+                bail!(
+                    "{}: this checkpoint is of model `{}` for `{}`, with another definition or structure than asked; resume with the same --model and --structure, or start a new --out",
+                    found.display(),
+                    saved.model,
+                    saved.structure
+                );
+            }
+            Ok(Some((found, saved)))
+        }
+        (true, None) => bail!(
+            "{}: nothing to resume (no checkpoint); drop --resume to start a new run",
+            request.out.display()
+        ),
+        (false, Some(_)) => bail!(
+            "{} already holds a run; pass --resume to continue it, or choose another --out",
+            request.out.display()
+        ),
+        (false, None) => Ok(None),
     }
-    Ok(())
-}
-
-fn restore_optimizer(
-    adam: &mut Adam,
-    state: &OptimizerState,
-    prefix: &str,
-    steps: u64,
-) -> Result<()> {
-    let moments: Vec<(String, Tensor)> = state
-        .moments
-        .iter()
-        .filter_map(|(name, t)| {
-            name.strip_prefix(&format!("{prefix}."))
-                .map(|n| (n.to_string(), t.shallow_clone()))
-        })
-        .collect();
-    adam.load_state(&moments, steps)
-        .with_context(|| format!("{prefix} optimizer"))
-}
-
-pub(crate) fn optimizer_state(generator: &Adam, discriminator: Option<&Adam>) -> OptimizerState {
-    let prefixed = |prefix: &str, adam: &Adam| {
-        adam.state()
-            .into_iter()
-            .map(move |(name, t)| (format!("{prefix}.{name}"), t))
-            .collect::<Vec<_>>()
-    };
-    let mut moments = prefixed("generator", generator);
-    if let Some(d) = discriminator {
-        moments.extend(prefixed("discriminator", d));
-    }
-    OptimizerState {
-        moments,
-        generator_steps: generator.steps(),
-        discriminator_steps: discriminator.map_or(0, Adam::steps),
-    }
-}
-
-/// One generator update and, for adversarial models, one discriminator update (pix2pix's
-/// alternation). Returns every loss term by name; discriminator terms are prefixed `D/`.
-pub(crate) fn step(
-    model: &mut Model,
-    optimizer_g: &mut Adam,
-    optimizer_d: Option<&mut Adam>,
-    batch: &Batch,
-    iteration: u64,
-) -> Result<Vec<(String, f64)>> {
-    let (signal, target) = (&batch.signal, &batch.target);
-    let prediction = model.generator.forward_t(signal, true)?;
-    if prediction.size() != target.size() {
-        bail!(
-            "{} maps {:?} to {:?}, expected {:?}",
-            model.generator.label(),
-            signal.size(),
-            prediction.size(),
-            target.size()
-        );
-    }
-    let mut inputs = LossInputs::new(iteration)
-        .with(names::SIGNAL, signal)
-        .with(names::PREDICTION, &prediction)
-        .with(names::TARGET, target);
-    if let Some(others) = &batch.others {
-        inputs = inputs.with(names::OTHERS, others);
-    }
-    if let Some(d) = &model.discriminator {
-        let fake = d.forward_t(&Tensor::cat(&[signal, &prediction], 1), true)?;
-        inputs = inputs.with(names::DISC_FAKE, &fake);
-    }
-    let objective = model.generator_objective(&inputs)?;
-    optimizer_g.zero_grad();
-    objective.total.f_backward()?;
-    optimizer_g.step()?;
-    let mut losses = objective.terms;
-
-    if let (Some(d), Some(optimizer_d)) = (&model.discriminator, optimizer_d) {
-        let detached = prediction.detach();
-        let fake = d.forward_t(&Tensor::cat(&[signal, &detached], 1), true)?;
-        let real = d.forward_t(&Tensor::cat(&[signal, target], 1), true)?;
-        let inputs = LossInputs::new(iteration)
-            .with(names::SIGNAL, signal)
-            .with(names::PREDICTION, &detached)
-            .with(names::TARGET, target)
-            .with(names::DISC_FAKE, &fake)
-            .with(names::DISC_REAL, &real);
-        let Some(objective) = model.discriminator_objective(&inputs)? else {
-            bail!("the model has a discriminator but no adversarial loss term to train it; add one to `losses`");
-        };
-        optimizer_d.zero_grad();
-        objective.total.f_backward()?;
-        optimizer_d.step()?;
-        losses.extend(
-            objective
-                .terms
-                .into_iter()
-                .map(|(name, value)| (format!("D/{name}"), value)),
-        );
-    }
-    Ok(losses)
 }
 
 fn format_losses(losses: &[(String, f64)]) -> String {
@@ -379,8 +255,8 @@ fn progress_bar(visible: bool, start: u64, total: u64) -> ProgressBar {
 /// rows after the checkpoint are dropped: those iterations run again.
 struct LossLog {
     path: PathBuf,
-    header: Option<String>,
-    rows: Vec<String>,
+    header: Option<Vec<String>>,
+    rows: Vec<Vec<String>>,
 }
 
 impl LossLog {
@@ -390,38 +266,57 @@ impl LossLog {
             header: None,
             rows: Vec::new(),
         };
-        if keep_through > 0 {
-            if let Ok(text) = std::fs::read_to_string(path) {
-                let mut lines = text.lines();
-                log.header = lines.next().map(str::to_string);
-                log.rows = lines
-                    .filter(|l| {
-                        l.split(',')
-                            .next()
-                            .and_then(|i| i.parse::<u64>().ok())
-                            .is_some_and(|i| i <= keep_through)
-                    })
-                    .map(str::to_string)
-                    .collect();
+        if keep_through == 0 || !path.exists() {
+            return Ok(log);
+        }
+        let unreadable = || {
+            format!(
+                "{}: not a losses.csv written by silico train; move it away to resume",
+                path.display()
+            )
+        };
+        let mut reader = csv::Reader::from_path(path).with_context(unreadable)?;
+        log.header = Some(
+            reader
+                .headers()
+                .with_context(unreadable)?
+                .iter()
+                .map(str::to_string)
+                .collect(),
+        );
+        for record in reader.records() {
+            let record = record.with_context(unreadable)?;
+            let kept = record
+                .get(0)
+                .and_then(|i| i.parse::<u64>().ok())
+                .is_some_and(|i| i <= keep_through);
+            if kept {
+                log.rows.push(record.iter().map(str::to_string).collect());
             }
         }
         Ok(log)
     }
 
     fn append(&mut self, iteration: u64, losses: &[(String, f64)], seconds: f64) -> Result<()> {
-        let names: Vec<&str> = losses.iter().map(|(n, _)| n.as_str()).collect();
-        let header = format!("iteration,{},seconds", names.join(","));
+        let header: Vec<String> = std::iter::once("iteration".to_string())
+            .chain(losses.iter().map(|(name, _)| name.clone()))
+            .chain(std::iter::once("seconds".to_string()))
+            .collect();
         match &self.header {
             Some(h) if *h != header => bail!(
-                "{}: the loss terms changed from `{h}` to `{header}`",
-                self.path.display()
+                "{}: the loss terms changed from `{}` to `{}`",
+                self.path.display(),
+                h.join(","),
+                header.join(",")
             ),
             Some(_) => {}
             None => self.header = Some(header),
         }
-        let values: Vec<String> = losses.iter().map(|(_, v)| format!("{v}")).collect();
-        self.rows
-            .push(format!("{iteration},{},{seconds:.3}", values.join(",")));
+        let row = std::iter::once(iteration.to_string())
+            .chain(losses.iter().map(|(_, v)| v.to_string()))
+            .chain(std::iter::once(format!("{seconds:.3}")))
+            .collect();
+        self.rows.push(row);
         Ok(())
     }
 
@@ -429,13 +324,12 @@ impl LossLog {
         let Some(header) = &self.header else {
             return Ok(());
         };
-        let mut text = header.clone();
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(header)?;
         for row in &self.rows {
-            text.push('\n');
-            text.push_str(row);
+            writer.write_record(row)?;
         }
-        text.push('\n');
-        files::write_atomic(&self.path, text.as_bytes())
+        files::write_atomic(&self.path, &writer.into_inner()?)
     }
 }
 
@@ -451,13 +345,6 @@ pub fn import_weights(
     out: &Path,
 ) -> Result<PathBuf> {
     let spec = registry.model(model_name)?;
-    let mut model = Model::build(plugins, model_name, spec, 1, 1)?;
-    model.discriminator = None;
-    let state = checkpoint::read_tensors(weights)?;
-    model
-        .generator
-        .load_state(&state)
-        .with_context(|| weights.display().to_string())?;
     let dir = checkpoint_dir(out);
     if checkpoint::locate(&dir).is_some() {
         bail!(
@@ -465,21 +352,22 @@ pub fn import_weights(
             out.display()
         );
     }
+    let mut trainer = Trainer::build(plugins, model_name, spec, spec.train.seed, Device::Cpu)?
+        .without_discriminator();
+    let state = checkpoint::read_tensors(weights)?;
+    trainer
+        .load_generator(&state)
+        .with_context(|| weights.display().to_string())?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let meta = CheckpointMeta {
         iteration: 0,
         model: model_name.to_string(),
-        model_table: registry.model_tables[model_name].to_string(),
+        model_table: registry.model_table(model_name)?.to_string(),
         structure: structure.to_string(),
         in_channels: 1,
         out_channels: 1,
     };
-    let optimizer = Adam::new(
-        model.generator.parameters()?,
-        spec.train.lr,
-        spec.train.betas,
-    );
-    checkpoint::save(&dir, &meta, &model, &optimizer_state(&optimizer, None))?;
+    trainer.save(&dir, &meta)?;
     Ok(dir)
 }
 

@@ -10,10 +10,11 @@
 //! resampled to a voxel size (fnet's `Resizer`); patches are uniform random crops (fnet's
 //! `BufferedPatchDataset`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::{ImagingError, Result};
+use crate::files::write_atomic_with;
 use crate::resample::resample_to_voxel;
 use crate::rng::Rng;
 use crate::tiff::read_volume;
@@ -33,6 +34,25 @@ pub enum Split {
     Test,
 }
 
+impl Split {
+    /// The word in a manifest's `split` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        }
+    }
+}
+
+impl serde::Serialize for Split {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 /// One manifest row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestRow {
@@ -41,6 +61,27 @@ pub struct ManifestRow {
     pub signal: ImageRef,
     pub target: ImageRef,
     pub split: Option<Split>,
+}
+
+/// One row of a `path_signal,path_target,split` manifest, as [`write_manifest`] writes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ManifestEntry {
+    /// Relative paths resolve against the manifest's folder when it is read.
+    pub path_signal: PathBuf,
+    pub path_target: PathBuf,
+    pub split: Split,
+}
+
+/// Writes a manifest that [`Manifest::load`] reads back, atomically; fields are quoted where
+/// they need it (a comma or a quote in a path).
+pub fn write_manifest(csv: &Path, entries: &[ManifestEntry]) -> Result<()> {
+    write_atomic_with(csv, |out| {
+        let mut writer = csv::Writer::from_writer(out);
+        for entry in entries {
+            writer.serialize(entry)?;
+        }
+        writer.flush()
+    })
 }
 
 /// A parsed manifest.
@@ -75,6 +116,38 @@ pub struct LoadOptions {
     pub normalize: bool,
     /// Resample to this (z, y, x) voxel size in µm before normalizing.
     pub resample_to_um: Option<[f32; 3]>,
+}
+
+impl LoadOptions {
+    /// Resamples and normalizes one loaded single-channel image as these options say.
+    pub fn prepare(&self, volume: Volume) -> Volume {
+        let mut volume = match self.resample_to_um {
+            Some(voxel) => resample_to_voxel(&volume, voxel),
+            None => volume,
+        };
+        if self.normalize {
+            z_score(&mut volume.data);
+        }
+        volume
+    }
+}
+
+/// Loads one image outside a manifest (e.g. a lone bright-field file to predict) as a manifest
+/// row's signal is loaded: its channel (`None`: the file must have one), then
+/// [`LoadOptions::prepare`].
+pub fn load_image(image: &ImageRef, options: LoadOptions) -> Result<Volume> {
+    let volume = read_volume(&image.path)?;
+    let volume = match (image.channel, volume.channels()) {
+        (Some(c), _) => volume
+            .extract_channel(c)
+            .map_err(|e| ImagingError::Invalid(format!("{}: {e}", image.path.display())))?,
+        (None, 1) => volume,
+        (None, n) => return Err(ImagingError::Invalid(format!(
+            "{}: has {n} channels; name the bright-field one in a manifest's channel_signal column",
+            image.path.display()
+        ))),
+    };
+    Ok(options.prepare(volume))
 }
 
 impl Default for LoadOptions {
@@ -316,32 +389,31 @@ impl Manifest {
         } else {
             None
         };
-        let mut signal = load("signal", &row.signal, signal_file.as_ref())?;
-        let mut target = load("target", &row.target, signal_file.as_ref())?;
+        let signal = load("signal", &row.signal, signal_file.as_ref())?;
+        let target = load("target", &row.target, signal_file.as_ref())?;
         if signal.shape != target.shape {
             return Err(row_error(format!(
                 "signal shape (C,Z,Y,X) {:?} differs from target shape {:?}",
                 signal.shape, target.shape
             )));
         }
-        if let Some(voxel) = options.resample_to_um {
-            signal = resample_to_voxel(&signal, voxel);
-            target = resample_to_voxel(&target, voxel);
-        }
-        if options.normalize {
-            z_score(&mut signal.data);
-            z_score(&mut target.data);
-        }
         Ok(ImagePair {
             line: row.line,
-            signal,
-            target,
+            signal: options.prepare(signal),
+            target: options.prepare(target),
         })
     }
 
     /// Loads the given rows in order.
     pub fn load_rows(&self, rows: &[ManifestRow], options: LoadOptions) -> Result<Vec<ImagePair>> {
         rows.iter().map(|r| self.load_pair(r, options)).collect()
+    }
+
+    /// Every row's image name, from the whole manifest's signal paths (see [`image_names`]), so
+    /// that an image is called the same whichever of its rows are read.
+    pub fn image_names(&self) -> Vec<String> {
+        let signals: Vec<&Path> = self.rows.iter().map(|r| r.signal.path.as_path()).collect();
+        image_names(&signals)
     }
 
     fn row_error(&self, line: usize, detail: String) -> ImagingError {
@@ -351,6 +423,32 @@ impl Manifest {
             detail,
         }
     }
+}
+
+/// Names for images, one per path: each file's stem, or its folder's name where stems repeat
+/// (as for `silico synth`'s `field_000/brightfield.tif`).
+pub fn image_names<P: AsRef<Path>>(paths: &[P]) -> Vec<String> {
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let stems: Vec<String> = paths.iter().map(|p| stem(p.as_ref())).collect();
+    let unique = stems.iter().collect::<HashSet<_>>().len() == stems.len();
+    if unique {
+        return stems;
+    }
+    paths
+        .iter()
+        .map(|p| {
+            let p = p.as_ref();
+            let folder = p
+                .parent()
+                .and_then(|d| d.file_name())
+                .map(|d| d.to_string_lossy().into_owned());
+            folder.unwrap_or_else(|| stem(p))
+        })
+        .collect()
 }
 
 /// Subtracts the mean and divides by the standard deviation, in place (fnet's `normalize`);

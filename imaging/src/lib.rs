@@ -5,6 +5,7 @@
 
 pub mod dataset;
 pub mod error;
+pub mod files;
 pub mod filter;
 pub mod info;
 pub mod resample;

@@ -2,9 +2,12 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use silico_imaging::dataset::{LoadOptions, Manifest, PatchSampler, SplitSpec};
+use silico_imaging::dataset::{
+    image_names, write_manifest, LoadOptions, Manifest, ManifestEntry, PatchSampler, Split,
+    SplitSpec,
+};
 use silico_imaging::resample::resample_to_voxel;
 use silico_imaging::tiff::write_volume;
 use silico_imaging::Volume;
@@ -183,4 +186,77 @@ fn patch_sampler_is_seeded_and_in_bounds() {
         err.contains("line 2") && err.contains("smaller than the patch"),
         "{err}"
     );
+}
+
+#[test]
+fn repeated_stems_take_their_folder_names() {
+    let paths = vec![
+        PathBuf::from("f/field_000/brightfield.tif"),
+        PathBuf::from("f/field_001/brightfield.tif"),
+    ];
+    assert_eq!(image_names(&paths), vec!["field_000", "field_001"]);
+    let paths = vec![PathBuf::from("a.tif"), PathBuf::from("b.tif")];
+    assert_eq!(image_names(&paths), vec!["a", "b"]);
+}
+
+#[test]
+fn manifest_names_its_images_from_every_signal_path() {
+    let csv = Path::new("/data/nucleoli.csv");
+    let synth = Manifest::parse(
+        csv,
+        "path_signal,path_target\n\
+         fields/field_000/brightfield.tif,fields/field_000/nucleoli.tif\n\
+         fields/field_001/brightfield.tif,fields/field_001/nucleoli.tif\n",
+    )
+    .unwrap();
+    assert_eq!(synth.image_names(), vec!["field_000", "field_001"]);
+    let flat = Manifest::parse(
+        csv,
+        "path_signal,path_target\ncell_01.tif,t1.tif\ncell_02.tif,t2.tif\n",
+    )
+    .unwrap();
+    assert_eq!(flat.image_names(), vec!["cell_01", "cell_02"]);
+}
+
+#[test]
+fn a_written_manifest_quotes_a_comma_and_a_quote_and_reads_back() {
+    let dir = common::scratch("dataset-quoting");
+    let csv = dir.join("odd.csv");
+    let entries = vec![
+        ManifestEntry {
+            path_signal: PathBuf::from("plate 1, \"good\" wells/bf.tif"),
+            path_target: PathBuf::from("plate 1, \"good\" wells/dna.tif"),
+            split: Split::Train,
+        },
+        ManifestEntry {
+            path_signal: PathBuf::from("plain/bf.tif"),
+            path_target: PathBuf::from("plain/dna.tif"),
+            split: Split::Test,
+        },
+    ];
+    write_manifest(&csv, &entries).unwrap();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(
+        text,
+        "path_signal,path_target,split\n\
+         \"plate 1, \"\"good\"\" wells/bf.tif\",\"plate 1, \"\"good\"\" wells/dna.tif\",train\n\
+         plain/bf.tif,plain/dna.tif,test\n"
+    );
+    let manifest = Manifest::parse(&csv, &text).unwrap();
+    let read: Vec<(PathBuf, PathBuf, Option<Split>)> = manifest
+        .rows
+        .iter()
+        .map(|r| (r.signal.path.clone(), r.target.path.clone(), r.split))
+        .collect();
+    let written: Vec<(PathBuf, PathBuf, Option<Split>)> = entries
+        .iter()
+        .map(|e| {
+            (
+                dir.join(&e.path_signal),
+                dir.join(&e.path_target),
+                Some(e.split),
+            )
+        })
+        .collect();
+    assert_eq!(read, written);
 }

@@ -212,6 +212,18 @@ fn generated_dataset_loads_through_its_manifests() {
     let dir = common::scratch("synth-manifest");
     let summary = generate(&tiny(), &dir, 4, 1).unwrap();
     assert_eq!(summary.manifests.len(), 12);
+    let mut expected = String::from("path_signal,path_target,split\n");
+    for (index, field) in summary.fields.iter().enumerate() {
+        let d = format!("fields/field_{index:03}");
+        expected.push_str(&format!(
+            "{d}/brightfield.tif,{d}/nucleoli.tif,{}\n",
+            field.split
+        ));
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.join("nucleoli.csv")).unwrap(),
+        expected
+    );
     let manifest = Manifest::load(&dir.join("nucleoli.csv")).unwrap();
     manifest.check_files().unwrap();
     let split = manifest.split(SplitSpec::Column, 0).unwrap();
@@ -224,7 +236,7 @@ fn generated_dataset_loads_through_its_manifests() {
     assert_eq!(pair.target.shape, pair.signal.shape);
     assert!(!std::fs::read_dir(dir.join("fields/field_000"))
         .unwrap()
-        .any(|e| e.unwrap().file_name().to_string_lossy().contains(".tmp-")));
+        .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tmp")));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The four component kinds, as plain Rust traits for plugin authors.
 
-use crate::{PluginError, RTensor, Volume};
+use crate::{PluginError, RTensor, Table, Volume};
 use abi_stable::{
     std_types::{RString, RVec, Tuple2},
     StableAbi,
@@ -77,17 +77,24 @@ pub trait Loss: Component {
     }
 }
 
-/// An evaluator: named numbers over a stream of images.
+/// An evaluator: named numbers and tables over a stream of images.
 ///
 /// The host calls [`Metric::update`] once per image (with every volume that image has, e.g. the
-/// predictions of all structures), then [`Metric::finish`] once. A metric over a whole test set
-/// keeps running sums between calls, so no set ever has to fit in memory.
+/// predictions of all structures), then [`Metric::finish`] once, then [`Metric::tables`]. A
+/// metric over a whole test set keeps running sums between calls, so no set ever has to fit in
+/// memory. Scalars are values; anything with a row per object, structure or pair is a
+/// [`Table`], never a family of names such as `object/<i>/<field>`.
 pub trait Metric: Component {
     fn build(config: Self::Config) -> Result<Self, PluginError>;
     /// Takes in one image; returns its own values (may be empty).
     fn update(&mut self, inputs: &MetricInputs) -> Result<Vec<(String, f64)>, PluginError>;
     /// The values over every image seen so far.
     fn finish(&mut self) -> Result<Vec<(String, f64)>, PluginError>;
+    /// The tables over every image seen so far; called after [`Metric::finish`], so a metric
+    /// may build them from what `finish` computed. None by default.
+    fn tables(&mut self) -> Result<Vec<Table>, PluginError> {
+        Ok(Vec::new())
+    }
 }
 
 /// The tensors a loss may use, by name, and the training iteration (for schedules).

@@ -6,11 +6,13 @@
 //! error comes back as an error value and never unwinds across the boundary.
 //!
 //! Evolution: fields and trait methods may only be appended after the one marked
-//! `#[sabi(last_prefix_field)]`, together with a minor version bump of this crate.
+//! `#[sabi(last_prefix_field)]`, together with a minor version bump of this crate. The version
+//! is checked before the layout, so a library built against an older minor is refused with the
+//! version mismatch alone. 0.2.0 appended `MetricObject::tables`.
 
 use crate::{
     config::parse_config, Component, ComponentKind, Loss, LossInputs, Metric, MetricInputs,
-    Network, NetworkSpec, PluginError, RDevice, RTensor,
+    Network, NetworkSpec, PluginError, RDevice, RTensor, Table,
 };
 use abi_stable::{
     declare_root_module_statics,
@@ -24,7 +26,10 @@ use std::{
     cell::RefCell,
     collections::HashMap,
     panic::{catch_unwind, AssertUnwindSafe},
-    sync::Once,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Once, OnceLock,
+    },
 };
 use tch::nn::VarStore;
 
@@ -56,6 +61,8 @@ pub trait MetricObject: Send {
     fn update(&mut self, inputs: &MetricInputs) -> RResult<RVec<Tuple2<RString, f64>>, RString>;
     #[sabi(last_prefix_field)]
     fn finish(&mut self) -> RResult<RVec<Tuple2<RString, f64>>, RString>;
+    /// Since plugin-api 0.2.0.
+    fn tables(&mut self) -> RResult<RVec<Table>, RString>;
 }
 
 pub type NetworkBox = NetworkObject_TO<'static, RBox<()>>;
@@ -103,6 +110,9 @@ pub struct PluginLibrary {
     pub build_loss: extern "C" fn(RStr<'_>, RStr<'_>) -> RResult<LossBox, RString>,
     #[sabi(last_prefix_field)]
     pub build_metric: extern "C" fn(RStr<'_>, RStr<'_>) -> RResult<MetricBox, RString>,
+    /// Since plugin-api 0.2.0: the number of compute threads (the host's `--threads`), called
+    /// right after the library is opened.
+    pub set_threads: extern "C" fn(usize) -> RResult<(), RString>,
 }
 
 impl RootModule for PluginLibraryRef {
@@ -275,12 +285,69 @@ fn named_values(values: Vec<(String, f64)>) -> RVec<Tuple2<RString, f64>> {
 }
 
 impl<M: Metric> MetricObject for MetricAdapter<M> {
+    // Metrics compute on the library's own pool, sized as the host's (see `set_threads`).
     fn update(&mut self, inputs: &MetricInputs) -> RResult<RVec<Tuple2<RString, f64>>, RString> {
-        guard(|| self.0.update(inputs).map(named_values))
+        on_compute_pool(|| guard(|| self.0.update(inputs).map(named_values)))
     }
 
     fn finish(&mut self) -> RResult<RVec<Tuple2<RString, f64>>, RString> {
-        guard(|| self.0.finish().map(named_values))
+        on_compute_pool(|| guard(|| self.0.finish().map(named_values)))
+    }
+
+    fn tables(&mut self) -> RResult<RVec<Table>, RString> {
+        on_compute_pool(|| guard(|| self.0.tables().map(RVec::from)))
+    }
+}
+
+/// The threads of this library's compute pool, as the host's `--threads` says (0: rayon's
+/// default, one per core). Every cdylib links its own copy of rayon, whose global pool the
+/// host's cannot size, so the host hands the number to each library it opens.
+static COMPUTE_THREADS: AtomicUsize = AtomicUsize::new(0);
+static COMPUTE_POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
+
+/// The name of the `i`-th thread of a plugin library's compute pool, as
+/// `/proc/<pid>/task/*/comm` shows it (Linux keeps 15 bytes: short enough to keep the index).
+pub fn plugin_thread_name(i: usize) -> String {
+    format!("silico-plug-{i}")
+}
+
+/// Sets the size of this library's compute pool, before its first use.
+pub fn set_threads(threads: usize) -> RResult<(), RString> {
+    guard(|| {
+        COMPUTE_THREADS.store(threads, Ordering::SeqCst);
+        match COMPUTE_POOL.get() {
+            Some(pool) if threads != 0 && pool.current_num_threads() != threads => {
+                Err(PluginError::new(format!(
+                    "its compute pool already runs {} threads; --threads {threads} applies to the next process",
+                    pool.current_num_threads()
+                )))
+            }
+            _ => Ok(()),
+        }
+    })
+}
+
+/// The pool metrics compute on, started at its first use with the size the host set.
+fn compute_pool() -> Result<&'static rayon::ThreadPool, PluginError> {
+    if let Some(pool) = COMPUTE_POOL.get() {
+        return Ok(pool);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(COMPUTE_THREADS.load(Ordering::SeqCst))
+        .thread_name(plugin_thread_name)
+        .build()
+        .map_err(|e| PluginError::new(format!("cannot start the compute threads: {e}")))?;
+    Ok(COMPUTE_POOL.get_or_init(|| pool))
+}
+
+/// Runs `work` on the compute pool; `work` catches its own panics ([`guard`]), on the pool
+/// thread where they happen.
+fn on_compute_pool<T: Send>(
+    work: impl FnOnce() -> RResult<T, RString> + Send,
+) -> RResult<T, RString> {
+    match compute_pool() {
+        Ok(pool) => pool.install(work),
+        Err(e) => RResult::RErr(e.message().into()),
     }
 }
 
@@ -466,17 +533,27 @@ pub fn build_metric(
     )
 }
 
-/// Exports a plugin library's components.
+/// Exports a plugin library's components; call it once per library, at the crate root.
+///
+/// Sections are `generators` and `discriminators` (types implementing [`crate::Network`]),
+/// `losses` ([`crate::Loss`]) and `metrics` ([`crate::Metric`]), each a list of types (type
+/// aliases and generic instances too), in any order and any combination:
 ///
 /// ```ignore
+/// // One of:
+/// silico_plugin_api::export_plugin! { generators: [UNet3d] }
+/// silico_plugin_api::export_plugin! { discriminators: [PatchGan3d] }
+/// silico_plugin_api::export_plugin! { losses: [MeanSquaredError, PixelLoss<Absolute>] }
+/// silico_plugin_api::export_plugin! { metrics: [Exclusivity] }
 /// silico_plugin_api::export_plugin! {
-///     generators: [UNet3d],
-///     losses: [MeanSquaredError, MeanAbsoluteError],
+///     generators: [UNet3d, R2UNet3d],
+///     discriminators: [PatchGan3d],
+///     losses: [Huber],
+///     metrics: [Exclusivity],
 /// }
 /// ```
 ///
-/// Sections are `generators`, `discriminators`, `losses` and `metrics`, each a list of types
-/// implementing [`crate::Network`], [`crate::Loss`] or [`crate::Metric`].
+/// A registry names each component by its [`crate::Component::NAME`].
 #[macro_export]
 macro_rules! export_plugin {
     ($($kind:ident: [$($component:ty),* $(,)?]),* $(,)?) => {
@@ -515,10 +592,13 @@ macro_rules! export_plugin {
             extern "C" fn build_metric(name: RStr<'_>, config: RStr<'_>) -> RResult<$crate::__private::MetricBox, RString> {
                 $crate::__private::build_metric(registrations(), name, config)
             }
+            extern "C" fn set_threads(threads: usize) -> RResult<(), RString> {
+                $crate::__private::set_threads(threads)
+            }
             fn root_module() -> $crate::__private::PluginLibraryRef {
                 use abi_stable::prefix_type::PrefixTypeTrait;
                 $crate::__private::install_panic_hook();
-                $crate::__private::PluginLibrary { manifest, build_network, build_loss, build_metric }
+                $crate::__private::PluginLibrary { manifest, build_network, build_loss, build_metric, set_threads }
                     .leak_into_prefix()
             }
             $crate::__root_module_symbol! {

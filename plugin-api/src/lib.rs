@@ -17,10 +17,33 @@
 //! silico_plugin_api::export_plugin! { losses: [MeanSquaredError] }
 //! ```
 //!
+//! [`export_plugin!`], called once per library, takes one section per kind, alone or several
+//! at once; one of:
+//!
+//! ```ignore
+//! silico_plugin_api::export_plugin! { generators: [UNet3d] }         // impl Network
+//! silico_plugin_api::export_plugin! { discriminators: [PatchGan3d] } // impl Network
+//! silico_plugin_api::export_plugin! { losses: [Huber] }              // impl Loss
+//! silico_plugin_api::export_plugin! { metrics: [Exclusivity] }       // impl Metric
+//! silico_plugin_api::export_plugin! {
+//!     generators: [UNet3d, R2UNet3d],
+//!     discriminators: [PatchGan3d],
+//!     losses: [MeanSquaredError, MeanAbsoluteError],
+//!     metrics: [Exclusivity],
+//! }
+//! ```
+//!
+//! `examples/plugin-template` (a loss) and `examples/network-template` (a small 3D U-Net) are
+//! complete libraries to copy; [`testing`] checks a component in process, as the host would
+//! use it, in an ordinary `cargo test`; the `silico-layers` crate (`plugins/layers`) holds the
+//! convolutions and normalizations the network plugins share.
+//!
 //! - [`Network`]: generators and discriminators, built on a `tch` `VarStore`; the host drives
 //!   forward passes, parameters, named state and device moves through it.
 //! - [`Loss`]: a scalar, differentiable term over named tensors ([`LossInputs`]).
-//! - [`Metric`]: named numbers over plain f32 [`Volume`]s; needs no torch.
+//! - [`Metric`]: named numbers over plain f32 [`Volume`]s; needs no torch. Rows (one per
+//!   object, per structure, …) come back as [`Table`]s of named, typed columns from
+//!   [`Metric::tables`], built with [`Table::builder`] (see [`Table`] for the whole API).
 //!
 //! Tensors cross the boundary as [`RTensor`], an owned handle to a libtorch tensor: host and
 //! plugins link the same shared libtorch, so one autograd graph spans the boundary. Everything
@@ -34,7 +57,11 @@ mod error;
 // `sabi_trait` expands to impls inside a const block, which this lint flags.
 #[allow(non_local_definitions)]
 pub mod ffi;
+mod table;
 mod tensor;
+/// An in-process test kit: builds a component as the host does and checks shapes, gradients,
+/// state round trips and config refusal in an ordinary `cargo test`.
+pub mod testing;
 mod volume;
 
 pub use component::{
@@ -42,6 +69,7 @@ pub use component::{
 };
 pub use config::{parse_config, NoConfig};
 pub use error::PluginError;
+pub use table::{ColumnValue, Table, TableBuilder};
 pub use tch;
 pub use tensor::{RDevice, RTensor};
 pub use volume::Volume;
@@ -63,7 +91,8 @@ pub mod names {
     pub const DISC_REAL: &str = "disc_real";
     /// Discriminator logits on (signal, prediction).
     pub const DISC_FAKE: &str = "disc_fake";
-    /// The other organelles' predictions for the same batch, stacked on the channel axis.
+    /// The voxel-wise maximum of the other structures' current predictions of the same patches,
+    /// shaped like `prediction` (one channel): what the exclusivity loss compares against.
     pub const OTHERS: &str = "others";
 }
 
@@ -71,7 +100,7 @@ pub mod names {
 pub mod prelude {
     pub use crate::{
         names, Component, Loss, LossInputs, Metric, MetricInputs, Network, NetworkSpec, NoConfig,
-        PluginError, Volume,
+        PluginError, Table, Volume,
     };
     pub use serde::{Deserialize, Serialize};
     pub use tch::{nn, Device, Kind, Tensor};

@@ -52,7 +52,7 @@ pub fn scratch_registry(text: &str) -> ScratchRegistry {
             text = text.replace(&key, path.to_str().unwrap());
         }
     }
-    for fixture in ["old_plugin_api", "other_torch", "panicking"] {
+    for fixture in ["old_plugin_api", "old_abi", "other_torch", "panicking"] {
         let key = format!("{{fixture:{fixture}}}");
         if text.contains(&key) {
             let path = library(&format!("silico_fixture_{}", fixture));

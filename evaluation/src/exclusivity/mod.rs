@@ -18,8 +18,10 @@
 //! voxels inside it (e.g. inside cells).
 //!
 //! [`Exclusivity`] streams: it takes one image at a time and keeps only the sums, so a test set
-//! never has to fit in memory. Each image is read once from memory, split over threads in
-//! contiguous ranges. Two kernels sum a range: `avx2`, 8 voxels per instruction, where the
+//! never has to fit in memory. Each image is read once from memory, split into contiguous
+//! ranges that the current rayon pool (the process's, sized by `--threads`) sums in parallel.
+//! The number of ranges, not the pool, fixes the result, so any pool gives the same bits. Two
+//! kernels sum a range: `avx2`, 8 voxels per instruction, where the
 //! CPU has AVX2 (x86-64 since 2013), and `portable` elsewhere; the tests run both. The
 //! `exclusivity_bench` example measures the one this CPU runs against a streaming read and
 //! NumPy.
@@ -28,12 +30,13 @@
 mod avx2;
 mod portable;
 
+use rayon::prelude::*;
 use std::{fmt, ops::Range};
 
-/// Thread ranges start at multiples of this many voxels, so threads share no cache line.
+/// Ranges start at multiples of this many voxels, so threads share no cache line.
 const RANGE_ALIGN: usize = 4096;
-/// Below this many voxels per thread, starting threads costs more than it saves.
-const MIN_VOXELS_PER_THREAD: usize = 1 << 17;
+/// Below this many voxels per range, splitting costs more than it saves.
+const MIN_VOXELS_PER_RANGE: usize = 1 << 17;
 
 /// Which voxels of an image count: `true` or non-zero means inside.
 #[derive(Clone, Copy, Debug)]
@@ -220,30 +223,34 @@ impl Sums {
 #[derive(Clone, Debug)]
 pub struct Exclusivity {
     channels: usize,
-    threads: usize,
+    /// How many ranges each image is split into (fewer for small images).
+    ranges: usize,
     kernel: Kernel,
     images: u64,
     sums: Sums,
 }
 
 impl Exclusivity {
-    /// An accumulator for images of `channels` structures (at least 2), using every core.
+    /// An accumulator for images of `channels` structures (at least 2) that splits each image
+    /// into one range per core (as many as there are cores, whatever pool sums them, so that the
+    /// sums of a machine do not change with `--threads`).
     pub fn new(channels: usize) -> Result<Self, ExclusivityError> {
         if channels < 2 {
             return Err(ExclusivityError::TooFewChannels { channels });
         }
         Ok(Exclusivity {
             channels,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ranges: std::thread::available_parallelism().map_or(1, |n| n.get()),
             kernel: Kernel::fastest(),
             images: 0,
             sums: Sums::new(channels),
         })
     }
 
-    /// Uses at most `threads` threads per image (at least one).
+    /// Splits each image into at most `threads` ranges (at least one), summed by the current
+    /// rayon pool; the result depends on this number only.
     pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
+        self.ranges = threads.max(1);
         self
     }
 
@@ -304,34 +311,28 @@ impl Exclusivity {
         self.sums.summary()
     }
 
-    /// One image's sums, its voxels split into contiguous whole-chunk ranges, one per thread,
-    /// merged in voxel order so that a given thread count always gives the same result.
+    /// One image's sums, its voxels split into contiguous whole-chunk ranges, merged in voxel
+    /// order so that a given range count always gives the same result.
     fn image_sums(
         &self,
         channels: &[&[f32]],
         mask: Option<Mask<'_>>,
     ) -> Result<Sums, ExclusivityError> {
         let voxels = channels[0].len();
-        let threads = self.threads.min(voxels / MIN_VOXELS_PER_THREAD).max(1);
-        let per_thread = voxels.div_ceil(threads).div_ceil(RANGE_ALIGN) * RANGE_ALIGN;
-        let ranges: Vec<Range<usize>> = (0..threads)
-            .map(|t| t * per_thread..((t + 1) * per_thread).min(voxels))
+        let count = self.ranges.min(voxels / MIN_VOXELS_PER_RANGE).max(1);
+        let per_range = voxels.div_ceil(count).div_ceil(RANGE_ALIGN) * RANGE_ALIGN;
+        let ranges: Vec<Range<usize>> = (0..count)
+            .map(|r| r * per_range..((r + 1) * per_range).min(voxels))
             .filter(|range| !range.is_empty())
             .collect();
         let kernel = self.kernel;
         let parts: Vec<Result<Sums, ExclusivityError>> = if ranges.len() <= 1 {
             vec![kernel.range_sums(channels, mask, 0..voxels)]
         } else {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = ranges
-                    .into_iter()
-                    .map(|range| scope.spawn(move || kernel.range_sums(channels, mask, range)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("an exclusivity worker thread panicked"))
-                    .collect()
-            })
+            ranges
+                .into_par_iter()
+                .map(|range| kernel.range_sums(channels, mask, range))
+                .collect()
         };
         let mut total = Sums::new(self.channels);
         for part in parts {
@@ -634,7 +635,7 @@ mod tests {
     #[test]
     fn agrees_with_the_definition_on_random_data_across_chunks_and_threads() {
         // Enough voxels for several threads and a ragged last chunk; quantized values make ties.
-        let voxels = 3 * MIN_VOXELS_PER_THREAD + 517;
+        let voxels = 3 * MIN_VOXELS_PER_RANGE + 517;
         let channels: Vec<Vec<f32>> = (0..5)
             .map(|c| {
                 uniform(c, voxels)
@@ -681,7 +682,7 @@ mod tests {
     fn agrees_with_the_definition_on_runs_of_one_highest_channel() {
         // Smooth predictions: runs of 1 to 60 voxels share their highest channel (raised by
         // 2), so blocks are mostly of one channel, with mixed ones where runs change.
-        let (channels, voxels) = (4, 2 * MIN_VOXELS_PER_THREAD + 333);
+        let (channels, voxels) = (4, 2 * MIN_VOXELS_PER_RANGE + 333);
         let lengths = uniform(7, voxels);
         let mut values: Vec<Vec<f32>> = (0..channels).map(|c| uniform(30 + c, voxels)).collect();
         let (mut voxel, mut run) = (0, 0);
@@ -722,7 +723,7 @@ mod tests {
 
     #[test]
     fn names_the_first_non_finite_value_in_a_large_image() {
-        let voxels = 2 * MIN_VOXELS_PER_THREAD + 11;
+        let voxels = 2 * MIN_VOXELS_PER_RANGE + 11;
         let mut channels: Vec<Vec<f32>> = (0..3).map(|c| uniform(c, voxels)).collect();
         channels[2][150_001] = f32::NAN;
         channels[1][200_000] = f32::NEG_INFINITY;

@@ -1,5 +1,7 @@
-//! Shared by the NumPy comparison test and the benchmark: deterministic random predictions and
-//! the NumPy reference (`scripts/exclusivity_reference.py`) run on them.
+//! Shared by the NumPy comparison test, the thread test and the benchmark: deterministic random
+//! predictions and the NumPy reference (`scripts/exclusivity_reference.py`) run on them.
+
+#![allow(dead_code)] // each test crate and the benchmark use their own part
 
 use std::{
     io::Write,

@@ -55,3 +55,28 @@ impl Loss for Huber {
 silico_plugin_api::export_plugin! {
     losses: [Huber],
 }
+
+// The tests build the loss as the host does (from its registry table as TOML) and check that
+// it is a finite scalar the generator can learn from and that a misspelt key is refused.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use silico_plugin_api::testing::check_loss;
+
+    #[test]
+    fn quadratic_below_delta_and_linear_above() {
+        let prediction = Tensor::from_slice(&[0.5f32, 3.0]);
+        let target = Tensor::zeros([2], (Kind::Float, Device::Cpu));
+        let inputs = [(names::PREDICTION, &prediction), (names::TARGET, &target)];
+        // delta = 1: 0.5 · 0.5² = 0.125 and 1 · (3 − 0.5) = 2.5, averaged.
+        let report = check_loss::<Huber>("delta = 1.0", 0, &inputs).unwrap();
+        assert_eq!(report.generator_term, 1.3125);
+        assert_eq!(report.discriminator_term, None);
+    }
+
+    #[test]
+    fn delta_must_be_positive() {
+        let err = Huber::build(HuberConfig { delta: 0.0 }).err().unwrap();
+        assert_eq!(err.message(), "key `delta` must be positive, got 0");
+    }
+}

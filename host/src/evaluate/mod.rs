@@ -6,12 +6,44 @@ pub mod exclusivity;
 pub mod objects;
 
 pub use exclusivity::{exclusivity_report, ExclusivityReport, ImageExclusivity};
-pub use objects::{jaccard_report, objects_report, ObjectRequest, PredictionSource};
+pub use objects::{
+    jaccard_report, objects_report, ImageJaccard, JaccardReport, JaccardSummary, MeasuredObject,
+    ObjectRequest, ObjectSummary,
+};
 
 use anyhow::{bail, Context, Result};
+use serde::Serialize;
 use silico_imaging::tiff::read_volume;
-use silico_plugin_api::Volume;
+use silico_plugin_api::{Table, Volume};
 use std::path::{Path, PathBuf};
+
+/// One model's predictions: a label and a folder of structure folders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionSource {
+    pub label: String,
+    pub folder: PathBuf,
+}
+
+impl PredictionSource {
+    /// `NAME=DIR`, or `DIR` labelled by its folder name.
+    pub fn parse(text: &str) -> Result<Self> {
+        let (label, folder) = match text.split_once('=') {
+            Some((label, folder)) if !label.is_empty() => {
+                (label.to_string(), PathBuf::from(folder))
+            }
+            _ => {
+                let folder = PathBuf::from(text);
+                let label = folder
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .with_context(|| format!("--predictions {text}: name it as NAME=DIR"))?
+                    .to_string();
+                (label, folder)
+            }
+        };
+        Ok(Self { label, folder })
+    }
+}
 
 /// A path with `{image}` where each image's name goes, e.g.
 /// `data/fields/{image}/labels/cells.tif` (a mask or labels per image, as `silico synth` lays
@@ -52,4 +84,65 @@ fn read_single_channel(path: &Path) -> Result<Volume> {
     }
     Volume::new(volume.shape, volume.voxel_um, volume.data)
         .with_context(|| path.display().to_string())
+}
+
+/// The table called `name` among a metric's `tables`.
+fn table<'a>(tables: &'a [Table], name: &str, metric: &str) -> Result<&'a Table> {
+    tables
+        .iter()
+        .find(|t| t.name() == name)
+        .with_context(|| format!("the `{metric}` metric did not report the table `{name}`"))
+}
+
+/// CSV text: the `header` record, then one record per row, serialized in the header's order.
+fn csv_text<R: Serialize>(header: &[String], rows: impl IntoIterator<Item = R>) -> Result<Vec<u8>> {
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    writer.write_record(header)?;
+    for row in rows {
+        writer.serialize(row)?;
+    }
+    Ok(writer.into_inner().map_err(|e| e.into_error())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prediction_sources_take_a_name_or_their_folder_name() {
+        let named = PredictionSource::parse("retrained=out/predictions/test").unwrap();
+        assert_eq!(named.label, "retrained");
+        assert_eq!(named.folder, Path::new("out/predictions/test"));
+        let plain = PredictionSource::parse("demo/predictions/unet-tiny").unwrap();
+        assert_eq!(plain.label, "unet-tiny");
+    }
+
+    #[test]
+    fn csv_quotes_names_with_commas_and_quotes_and_reads_back() {
+        #[derive(Serialize)]
+        struct Row<'a> {
+            image: &'a str,
+            values: Vec<String>,
+        }
+        let name = "field \"a\", 2";
+        let header = ["image", "first", "second"].map(String::from);
+        let text = csv_text(
+            &header,
+            [Row {
+                image: name,
+                values: vec!["1".into(), String::new()],
+            }],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(text.clone()).unwrap(),
+            "image,first,second\n\"field \"\"a\"\", 2\",1,\n"
+        );
+        let mut reader = csv::Reader::from_reader(text.as_slice());
+        let record = reader.records().next().unwrap().unwrap();
+        assert_eq!(&record[0], name);
+        assert_eq!((&record[1], &record[2]), ("1", ""));
+    }
 }

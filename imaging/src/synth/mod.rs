@@ -25,13 +25,16 @@ pub mod recipe;
 mod structures;
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use rayon::prelude::*;
+
 pub use recipe::Recipe;
 
+use crate::dataset::{write_manifest, ManifestEntry, Split};
 use crate::error::{ImagingError, Result};
+use crate::files::write_atomic;
 use crate::rng::Rng;
 use crate::tiff::{write_labels_u16, write_mask_u8, write_volume};
 use crate::volume::Volume;
@@ -227,25 +230,6 @@ pub fn generate_field(recipe: &Recipe, seed: u64, index: usize) -> Field {
     }
 }
 
-/// Writes `bytes` to `path` via a synced temporary file and a rename.
-pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut temp_name = path.file_name().unwrap_or_default().to_os_string();
-    temp_name.push(format!(".tmp-{}", std::process::id()));
-    let temp = path.with_file_name(temp_name);
-    let result = (|| {
-        let mut file = fs::File::create(&temp).map_err(|e| ImagingError::io(&temp, "create", e))?;
-        file.write_all(bytes)
-            .map_err(|e| ImagingError::io(&temp, "write", e))?;
-        file.sync_all()
-            .map_err(|e| ImagingError::io(&temp, "sync", e))?;
-        fs::rename(&temp, path).map_err(|e| ImagingError::io(path, "rename into place", e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
-}
-
 fn write_field(recipe: &Recipe, field: &Field, dir: &Path) -> Result<()> {
     for sub in ["masks", "labels"] {
         fs::create_dir_all(dir.join(sub))
@@ -329,22 +313,23 @@ fn write_field(recipe: &Recipe, field: &Field, dir: &Path) -> Result<()> {
 
 /// Which fields are for training: a seeded shuffle keeping `train_fraction` of them (at least
 /// one of each part when there are two or more fields).
-fn split_fields(fields: usize, train_fraction: f64, seed: u64) -> Vec<&'static str> {
+fn split_fields(fields: usize, train_fraction: f64, seed: u64) -> Vec<Split> {
     let mut order: Vec<usize> = (0..fields).collect();
     Rng::derive(seed, u64::MAX).shuffle(&mut order);
     let mut train = (fields as f64 * train_fraction).round() as usize;
     if fields >= 2 {
         train = train.clamp(1, fields - 1);
     }
-    let mut split = vec!["test"; fields];
+    let mut split = vec![Split::Test; fields];
     for &i in &order[..train] {
-        split[i] = "train";
+        split[i] = Split::Train;
     }
     split
 }
 
 /// Generates `fields` fields into `out_dir` (created if missing) and writes one manifest per
-/// structure. Fields are generated in parallel; the bytes do not depend on the thread count.
+/// structure. Fields are generated in parallel on the current rayon pool; the bytes do not
+/// depend on its size.
 pub fn generate(recipe: &Recipe, out_dir: &Path, fields: usize, seed: u64) -> Result<Summary> {
     recipe.validate("in use")?;
     if fields == 0 {
@@ -352,63 +337,46 @@ pub fn generate(recipe: &Recipe, out_dir: &Path, fields: usize, seed: u64) -> Re
     }
     fs::create_dir_all(out_dir).map_err(|e| ImagingError::io(out_dir, "create folder", e))?;
     let splits = split_fields(fields, recipe.train_fraction, seed);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(fields);
-    let results: Vec<Result<FieldSummary>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let splits = &splits;
-                scope.spawn(move || {
-                    (t..fields)
-                        .step_by(threads)
-                        .map(|index| {
-                            let started = Instant::now();
-                            let dir = out_dir.join("fields").join(format!("field_{index:03}"));
-                            let field = generate_field(recipe, seed, index);
-                            write_field(recipe, &field, &dir)?;
-                            Ok((
-                                index,
-                                summarize(
-                                    &field,
-                                    dir,
-                                    splits[index],
-                                    started.elapsed().as_secs_f64(),
-                                ),
-                            ))
-                        })
-                        .collect::<Vec<Result<(usize, FieldSummary)>>>()
-                })
-            })
-            .collect();
-        let mut all: Vec<Result<(usize, FieldSummary)>> = handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("field generation does not panic"))
-            .collect();
-        all.sort_by_key(|r| r.as_ref().map_or(0, |(i, _)| *i));
-        all.into_iter().map(|r| r.map(|(_, s)| s)).collect()
-    });
+    let results: Vec<Result<FieldSummary>> = (0..fields)
+        .into_par_iter()
+        .map(|index| {
+            let started = Instant::now();
+            let dir = out_dir.join("fields").join(format!("field_{index:03}"));
+            let field = generate_field(recipe, seed, index);
+            write_field(recipe, &field, &dir)?;
+            Ok(summarize(
+                &field,
+                dir,
+                splits[index].name(),
+                started.elapsed().as_secs_f64(),
+            ))
+        })
+        .collect();
     let fields_summary = results.into_iter().collect::<Result<Vec<_>>>()?;
 
     let mut manifests = Vec::new();
     for s in Structure::ALL {
-        let mut csv = String::from("path_signal,path_target,split\n");
-        for (index, split) in splits.iter().enumerate() {
-            let dir = format!("fields/field_{index:03}");
-            csv.push_str(&format!(
-                "{dir}/brightfield.tif,{dir}/{}.tif,{split}\n",
-                s.name()
-            ));
-        }
+        let entries: Vec<ManifestEntry> = splits
+            .iter()
+            .enumerate()
+            .map(|(index, &split)| {
+                let dir = PathBuf::from(format!("fields/field_{index:03}"));
+                ManifestEntry {
+                    path_signal: dir.join("brightfield.tif"),
+                    path_target: dir.join(format!("{}.tif", s.name())),
+                    split,
+                }
+            })
+            .collect();
         let path = out_dir.join(format!("{}.csv", s.name()));
-        write_file_atomic(&path, csv.as_bytes())?;
+        write_manifest(&path, &entries)?;
         manifests.push(path);
     }
     let recipe_text = format!(
         "# silico synth recipe; seed = {seed}, fields = {fields}\n{}",
         recipe.to_toml()
     );
-    write_file_atomic(&out_dir.join("recipe.toml"), recipe_text.as_bytes())?;
+    write_atomic(&out_dir.join("recipe.toml"), recipe_text.as_bytes())?;
     Ok(Summary {
         out_dir: out_dir.to_path_buf(),
         fields: fields_summary,

@@ -83,5 +83,5 @@ pub fn write_preview(
         let mut writer = encoder.write_header().map_err(fail)?;
         writer.write_image_data(&rgb).map_err(fail)?;
     }
-    super::write_file_atomic(path, &bytes)
+    crate::files::write_atomic(path, &bytes)
 }

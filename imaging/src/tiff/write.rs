@@ -7,11 +7,11 @@
 //! (pixels per µm), z in `spacing=`. Files that would pass 4 GB are written as BigTIFF, which
 //! tifffile, napari and Fiji's Bio-Formats importer read.
 
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
 use crate::error::{ImagingError, Result};
+use crate::files::write_atomic_with;
 use crate::volume::Volume;
 
 /// Knobs for [`write_volume_with`].
@@ -83,7 +83,7 @@ pub fn write_volume_with(path: &Path, volume: &Volume, options: TiffWriteOptions
         voxel_um: volume.voxel_um,
         channel_names: &volume.channel_names,
     };
-    write_atomic(path, &image, options)
+    write_image(path, &image, options)
 }
 
 /// Writes a (Z, Y, X) u16 label image (0 = background, 1.. = object ids) as an ImageJ stack.
@@ -100,7 +100,7 @@ pub fn write_labels_u16(
         channel_names: &[],
     };
     check_len(path, labels.len(), &image.shape)?;
-    write_atomic(path, &image, TiffWriteOptions::default())
+    write_image(path, &image, TiffWriteOptions::default())
 }
 
 /// Writes a (Z, Y, X) u8 mask (0 or 1) as an ImageJ stack.
@@ -112,7 +112,7 @@ pub fn write_mask_u8(path: &Path, mask: &[u8], zyx: [usize; 3], voxel_um: [f32; 
         channel_names: &[],
     };
     check_len(path, mask.len(), &image.shape)?;
-    write_atomic(path, &image, TiffWriteOptions::default())
+    write_image(path, &image, TiffWriteOptions::default())
 }
 
 fn check_len(path: &Path, len: usize, shape: &[usize; 4]) -> Result<()> {
@@ -132,9 +132,8 @@ struct ImageRef<'a, T> {
     channel_names: &'a [String],
 }
 
-/// Writes to `<name>.tmp-<pid>` beside the target, syncs it, then renames it into place, so a
-/// reader never sees a half-written file and a failed write leaves nothing behind.
-fn write_atomic<T: Sample>(
+/// Checks the image and writes it atomically (see [`crate::files`]).
+fn write_image<T: Sample>(
     path: &Path,
     image: &ImageRef<'_, T>,
     options: TiffWriteOptions,
@@ -151,29 +150,7 @@ fn write_atomic<T: Sample>(
             detail: format!("voxel size {:?} µm must be positive", image.voxel_um),
         });
     }
-    let file_name = path.file_name().ok_or_else(|| ImagingError::BadWrite {
-        path: path.to_path_buf(),
-        detail: "no file name".into(),
-    })?;
-    let mut temp_name = file_name.to_os_string();
-    temp_name.push(format!(".tmp-{}", std::process::id()));
-    let temp: PathBuf = path.with_file_name(temp_name);
-    let result = (|| {
-        let file = File::create(&temp).map_err(|e| ImagingError::io(&temp, "create", e))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        encode(&mut out, image, options).map_err(|e| ImagingError::io(&temp, "write", e))?;
-        let file = out
-            .into_inner()
-            .map_err(|e| ImagingError::io(&temp, "write", e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| ImagingError::io(&temp, "sync", e))?;
-        fs::rename(&temp, path).map_err(|e| ImagingError::io(path, "rename into place", e))
-    })();
-    if result.is_err() {
-        // Best effort: the temporary file is the only thing this function created.
-        let _ = fs::remove_file(&temp);
-    }
-    result
+    write_atomic_with(path, |out| encode(out, image, options))
 }
 
 /// TIFF field types used here.
@@ -266,7 +243,7 @@ fn imagej_label_tags(labels: &[String]) -> (Vec<u32>, Vec<u8>) {
     (counts, bytes)
 }
 
-fn encode<T: Sample, W: Write>(
+fn encode<T: Sample, W: Write + ?Sized>(
     out: &mut W,
     image: &ImageRef<'_, T>,
     options: TiffWriteOptions,

@@ -17,9 +17,15 @@
 //!
 //! - `update`: the image's own `overall` exclusivity and its counted `voxels`.
 //! - `finish`: over all voxels of all images (not a mean of per-image means): `overall`,
-//!   `voxels`; per structure A, in name order, `organelle/<A>` and `voxels/<A>` (the voxels where
-//!   A is highest); per ordered pair A ≠ B, in name order of A then B, `pairwise/<A>/<B>` (mean of
-//!   A − B over the voxels where A is highest; directed). A mean over no voxels is NaN.
+//!   `voxels`.
+//! - `tables`, over the same voxels, one row per structure in name order:
+//!   - `structures`: `structure` (string), `organelle` (f64, its organelle exclusivity) and
+//!     `highest_voxels` (u64, the voxels where it is highest);
+//!   - `pairwise`: the directed matrix, one f64 column per structure B, named B; row A (in the
+//!     order of the columns) holds the mean of A − B over the voxels where A is highest, NaN on
+//!     the diagonal.
+//!
+//! A mean over no voxels is NaN.
 
 use silico_evaluation::{Exclusivity, ExclusivityError, Mask};
 use silico_plugin_api::prelude::*;
@@ -28,6 +34,10 @@ use silico_plugin_api::prelude::*;
 pub const PREDICTION_PREFIX: &str = "prediction/";
 /// The optional volume restricting the measures to the voxels where it is non-zero.
 pub const MASK: &str = "mask";
+/// The per-structure table: organelle exclusivity and highest voxels.
+pub const STRUCTURES_TABLE: &str = "structures";
+/// The pairwise matrix as a table.
+pub const PAIRWISE_TABLE: &str = "pairwise";
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -164,28 +174,37 @@ impl Metric for OrganelleExclusivity {
     }
 
     fn finish(&mut self) -> Result<Vec<(String, f64)>, PluginError> {
-        let accumulator = self
-            .accumulator
-            .as_ref()
-            .ok_or_else(|| PluginError::new("no images were given"))?;
-        let summary = accumulator.summary();
-        let structures = &self.structures;
-        let mut values = vec![
+        let summary = self.accumulator()?.summary();
+        Ok(vec![
             ("overall".to_string(), summary.overall),
             ("voxels".to_string(), summary.voxels as f64),
-        ];
-        for (a, name) in structures.iter().enumerate() {
-            values.push((format!("organelle/{name}"), summary.organelle[a]));
-            values.push((format!("voxels/{name}"), summary.highest_voxels[a] as f64));
-        }
-        for (a, name) in structures.iter().enumerate() {
-            for (b, other) in structures.iter().enumerate() {
-                if a != b {
-                    values.push((format!("pairwise/{name}/{other}"), summary.pairwise[a][b]));
-                }
-            }
-        }
-        Ok(values)
+        ])
+    }
+
+    fn tables(&mut self) -> Result<Vec<Table>, PluginError> {
+        let summary = self.accumulator()?.summary();
+        let structures = Table::builder(STRUCTURES_TABLE)
+            .column("structure", self.structures.iter().map(String::as_str))
+            .column("organelle", summary.organelle.iter().copied())
+            .column("highest_voxels", summary.highest_voxels.iter().copied())
+            .build()?;
+        let pairwise = self
+            .structures
+            .iter()
+            .enumerate()
+            .fold(Table::builder(PAIRWISE_TABLE), |table, (b, name)| {
+                table.column(name, summary.pairwise.iter().map(|row| row[b]))
+            })
+            .build()?;
+        Ok(vec![structures, pairwise])
+    }
+}
+
+impl OrganelleExclusivity {
+    fn accumulator(&self) -> Result<&Exclusivity, PluginError> {
+        self.accumulator
+            .as_ref()
+            .ok_or_else(|| PluginError::new("no images were given"))
     }
 }
 

@@ -122,3 +122,75 @@ pub type MeanAbsoluteError = PixelLoss<Absolute>;
 silico_plugin_api::export_plugin! {
     losses: [MeanSquaredError, MeanAbsoluteError, Adversarial, ExclusivityLoss],
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use silico_plugin_api::testing::{check_loss, LossReport};
+
+    fn tensor(values: &[f32], shape: [i64; 5]) -> Tensor {
+        Tensor::from_slice(values).reshape(shape)
+    }
+
+    fn generator_only(value: f64) -> LossReport {
+        LossReport {
+            generator_term: value,
+            discriminator_term: None,
+        }
+    }
+
+    #[test]
+    fn pixel_losses_reduce_by_mean_or_sum() {
+        let prediction = tensor(&[1.0, -3.0], [1, 1, 1, 1, 2]);
+        let target = tensor(&[0.0, 0.0], [1, 1, 1, 1, 2]);
+        let inputs = [(names::PREDICTION, &prediction), (names::TARGET, &target)];
+        for (config, mse, l1) in [("", 5.0, 2.0), ("reduction = \"sum\"", 10.0, 4.0)] {
+            let report = check_loss::<MeanSquaredError>(config, 0, &inputs).unwrap();
+            assert_eq!(report, generator_only(mse), "mse {config}");
+            let report = check_loss::<MeanAbsoluteError>(config, 0, &inputs).unwrap();
+            assert_eq!(report, generator_only(l1), "l1 {config}");
+        }
+    }
+
+    #[test]
+    fn pixel_losses_refuse_mismatched_shapes() {
+        let prediction = Tensor::zeros([1, 1, 2, 2, 2], (Kind::Float, Device::Cpu));
+        let target = Tensor::zeros([1, 1, 2, 2, 1], (Kind::Float, Device::Cpu));
+        let inputs = [(names::PREDICTION, &prediction), (names::TARGET, &target)];
+        let err = check_loss::<MeanSquaredError>("", 0, &inputs).unwrap_err();
+        assert!(
+            err.message()
+                .ends_with("prediction has shape [1, 1, 2, 2, 2] but target has [1, 1, 2, 2, 1]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn adversarial_terms_after_and_during_the_warm_start() {
+        let logits = Tensor::zeros([2, 1, 2, 2, 2], (Kind::Float, Device::Cpu));
+        let inputs = [(names::DISC_REAL, &logits), (names::DISC_FAKE, &logits)];
+        // Clean labels: BCE of logit 0 is ln 2 for either label; the discriminator's sum of
+        // two is halved by the default scale.
+        let report = check_loss::<Adversarial>("warm_start = 0", 0, &inputs).unwrap();
+        let ln2 = std::f64::consts::LN_2;
+        assert!((report.generator_term - ln2).abs() < 1e-6, "{report:?}");
+        assert!(
+            (report.discriminator_term.unwrap() - ln2).abs() < 1e-6,
+            "{report:?}"
+        );
+        check_loss::<Adversarial>("", 0, &inputs).unwrap();
+    }
+
+    #[test]
+    fn exclusivity_rewards_distance_from_the_others_maximum_up_to_the_margin() {
+        let prediction = Tensor::zeros([1, 1, 1, 2, 2], (Kind::Float, Device::Cpu));
+        let others = tensor(
+            &[0.25, 0.25, 5.0, -0.25, 0.0, 0.0, 0.0, 0.0],
+            [1, 2, 1, 2, 2],
+        );
+        let inputs = [(names::PREDICTION, &prediction), (names::OTHERS, &others)];
+        // Distances to the maximum 0.25, 0.25, 5, 0: relu(1 − d) = 0.75, 0.75, 0, 1.
+        let report = check_loss::<ExclusivityLoss>("", 0, &inputs).unwrap();
+        assert_eq!(report, generator_only(0.625));
+    }
+}

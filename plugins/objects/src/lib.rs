@@ -23,14 +23,18 @@
 //!     descriptor, e.g. not genus 0), `degree_capped/S` (SPHARM degree below `max_degree` for
 //!     too few vertices), `objects_per_cell/S`, `hausdorff_um/S` (mean);
 //!   - per k of `compare.k`: `shape_divergence/k<k>`, `shape_p/k<k>`, `spatial_knn/k<k>`;
-//!   - `spatial_kl`, `spatial_p`, `r2/real`, `r2/synthetic`;
-//!   - per object i, in order: `object/<i>/set` (0 real, 1 synthetic), `/image` (update
-//!     index), `/cell`, `/voxels`, `/x`, `/y`, `/z`, `/radius` (normalized position),
-//!     `/inside`, `/hausdorff_um`, `/degree`, and `/pc1`… (shape-space scores).
+//!   - `spatial_kl`, `spatial_p`, `r2/real`, `r2/synthetic`.
+//! - `tables`: `objects`, one row per object, image by image (its real objects, then its
+//!   synthetic ones): `set` (`real` or `synthetic`), `image` (u64, the index of its `update`
+//!   call), `cell` and `voxels` (u64), `x`, `y`, `z` and `radius` (f64, normalized position),
+//!   `inside` (bool: inside its cell), `hausdorff_um` and `degree` (f64, of its SPHARM fit; NaN
+//!   without one), `pc1`… (f64, shape-space scores, `compare.components` of them).
 //!
-//!   A value that could not be computed (too few objects, no shape) is NaN.
+//! A value that could not be computed (too few objects, no shape) is NaN.
 
-use silico_evaluation::objects::{ObjectComparison, ObjectEvaluation, ObjectSettings, Set};
+use silico_evaluation::objects::{
+    ObjectComparison, ObjectEvaluation, ObjectRecord, ObjectSettings, Shape,
+};
 use silico_plugin_api::prelude::*;
 use silico_segmentation::{
     jaccard::overlap, segment, segment_cells, segment_objects, CellConfig, CellSegmentation,
@@ -182,6 +186,8 @@ pub struct ObjectsMetric {
     cells: CellConfig,
     components: usize,
     evaluation: ObjectEvaluation,
+    /// What `finish` compared, for `tables`.
+    comparison: Option<ObjectComparison>,
 }
 
 impl Component for ObjectsMetric {
@@ -261,6 +267,7 @@ impl Metric for ObjectsMetric {
             cells: config.cells,
             components: config.compare.components,
             evaluation: ObjectEvaluation::new(config.compare),
+            comparison: None,
         })
     }
 
@@ -291,19 +298,24 @@ impl Metric for ObjectsMetric {
     }
 
     fn finish(&mut self) -> Result<Vec<(String, f64)>, PluginError> {
-        Ok(values(
+        let comparison = self.comparison.insert(self.evaluation.finish());
+        Ok(values(comparison))
+    }
+
+    fn tables(&mut self) -> Result<Vec<Table>, PluginError> {
+        let comparison = self
+            .comparison
+            .as_ref()
+            .ok_or_else(|| PluginError::new("the tables come after `finish`; call it first"))?;
+        Ok(vec![objects_table(
             &self.evaluation,
-            &self.evaluation.finish(),
+            comparison,
             self.components,
-        ))
+        )?])
     }
 }
 
-fn values(
-    evaluation: &ObjectEvaluation,
-    c: &ObjectComparison,
-    components: usize,
-) -> Vec<(String, f64)> {
+fn values(c: &ObjectComparison) -> Vec<(String, f64)> {
     let mut out: Vec<(String, f64)> = vec![("cells".into(), c.cells as f64)];
     for (s, set) in ["real", "synthetic"].iter().enumerate() {
         out.push((format!("objects/{set}"), c.objects[s] as f64));
@@ -339,39 +351,55 @@ fn values(
         "r2/synthetic".into(),
         *c.r_squared[1].as_ref().unwrap_or(&f64::NAN),
     ));
+    out
+}
 
+/// One row per object: where it is, its shape fit, and its scores in the shape space.
+fn objects_table(
+    evaluation: &ObjectEvaluation,
+    c: &ObjectComparison,
+    components: usize,
+) -> Result<Table, PluginError> {
+    let objects = evaluation.objects();
     // Each object's row of the shape space, where it has one.
-    let mut scores = vec![None; evaluation.objects().len()];
+    let mut scores = vec![None; objects.len()];
     if let Ok(e) = &c.embedding {
         for (set, points) in [&e.first, &e.second].into_iter().enumerate() {
             for (row, &i) in c.shape_rows[set].iter().enumerate() {
-                scores[i] = Some(points.point(row).to_vec());
+                scores[i] = Some(points.point(row));
             }
         }
     }
-    for (i, o) in evaluation.objects().iter().enumerate() {
-        let shape = o.shape.as_ref().ok();
-        let mut field = |name: &str, v: f64| out.push((format!("object/{i}/{name}"), v));
-        field("set", if o.set == Set::Real { 0.0 } else { 1.0 });
-        field("image", o.image as f64);
-        field("cell", o.cell as f64);
-        field("voxels", o.voxels as f64);
-        for (axis, v) in ["x", "y", "z"].iter().zip(o.position) {
-            field(axis, v);
-        }
-        field("radius", o.radius);
-        field("inside", f64::from(u8::from(o.inside_cell)));
-        field("hausdorff_um", shape.map_or(f64::NAN, |s| s.hausdorff_um));
-        field("degree", shape.map_or(f64::NAN, |s| s.degree as f64));
-        for pc in 0..components {
-            let v = scores[i]
-                .as_ref()
-                .and_then(|s| s.get(pc).copied())
-                .unwrap_or(f64::NAN);
-            field(&format!("pc{}", pc + 1), v);
-        }
+    let shape =
+        |o: &ObjectRecord, measure: fn(&Shape) -> f64| o.shape.as_ref().map_or(f64::NAN, measure);
+    let mut table = Table::builder("objects")
+        .column("set", objects.iter().map(|o| o.set.name()))
+        .column("image", objects.iter().map(|o| o.image as u64))
+        .column("cell", objects.iter().map(|o| u64::from(o.cell)))
+        .column("voxels", objects.iter().map(|o| o.voxels as u64));
+    for (axis, name) in ["x", "y", "z"].into_iter().enumerate() {
+        table = table.column(name, objects.iter().map(|o| o.position[axis]));
     }
-    out
+    table = table
+        .column("radius", objects.iter().map(|o| o.radius))
+        .column("inside", objects.iter().map(|o| o.inside_cell))
+        .column(
+            "hausdorff_um",
+            objects.iter().map(|o| shape(o, |s| s.hausdorff_um)),
+        )
+        .column(
+            "degree",
+            objects.iter().map(|o| shape(o, |s| s.degree as f64)),
+        );
+    for pc in 0..components {
+        table = table.column(
+            &format!("pc{}", pc + 1),
+            scores
+                .iter()
+                .map(|s| s.and_then(|s| s.get(pc).copied()).unwrap_or(f64::NAN)),
+        );
+    }
+    table.build()
 }
 
 silico_plugin_api::export_plugin! {

@@ -107,3 +107,67 @@ impl Network for PatchGan3d {
 silico_plugin_api::export_plugin! {
     discriminators: [PatchGan3d],
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use silico_plugin_api::testing::check_network;
+
+    /// Bright-field signal and target in, one channel of patch logits out.
+    const SPEC: NetworkSpec = NetworkSpec {
+        in_channels: 2,
+        out_channels: 1,
+    };
+
+    #[test]
+    fn one_logit_per_patch_through_the_host_adapter() {
+        for (config, input, patches) in [
+            (
+                "base_channels = 2\nlayers = 2",
+                [1, 2, 8, 8, 8],
+                [1, 1, 2, 2, 2],
+            ),
+            (
+                "base_channels = 2\nlayers = 3\nnorm = \"batch\"",
+                [2, 2, 16, 8, 8],
+                [2, 1, 2, 1, 1],
+            ),
+        ] {
+            check_network::<PatchGan3d>(config, SPEC, input, patches).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_first_block_has_no_norm() {
+        let report = check_network::<PatchGan3d>(
+            "base_channels = 2\nlayers = 2\nnorm = \"batch\"",
+            SPEC,
+            [1, 2, 8, 8, 8],
+            [1, 1, 2, 2, 2],
+        )
+        .unwrap();
+        let norms: Vec<&str> = report
+            .state_names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| n.contains(".norm."))
+            .collect();
+        assert!(
+            norms.iter().all(|n| n.starts_with("blocks.1.norm.")),
+            "{norms:?}"
+        );
+        assert!(norms.contains(&"blocks.1.norm.running_mean"), "{norms:?}");
+    }
+
+    #[test]
+    fn layer_counts_outside_one_to_six_are_refused() {
+        for layers in [0, 7] {
+            let config = PatchGan3dConfig {
+                layers,
+                ..Default::default()
+            };
+            let err = PatchGan3d::build(config, SPEC).err().unwrap();
+            assert!(err.message().contains("`layers` in 1..=6"), "{err}");
+        }
+    }
+}

@@ -196,3 +196,66 @@ impl Network for R2UNet3d {
 silico_plugin_api::export_plugin! {
     generators: [R2UNet3d],
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use silico_plugin_api::testing::check_network;
+
+    const SPEC: NetworkSpec = NetworkSpec {
+        in_channels: 1,
+        out_channels: 2,
+    };
+
+    #[test]
+    fn shapes_gradients_state_and_config_through_the_host_adapter() {
+        for (config, [n, c, z, y, x]) in [
+            ("base_channels = 2\ndepth = 1\nt = 1", [1, 1, 4, 4, 4]),
+            (
+                "base_channels = 2\ndepth = 2\nt = 2\nnorm = \"instance\"",
+                [2, 1, 8, 4, 8],
+            ),
+            (
+                "base_channels = 1\ndepth = 0\nt = 0\nnorm = \"none\"",
+                [1, 1, 3, 2, 5],
+            ),
+        ] {
+            check_network::<R2UNet3d>(config, SPEC, [n, c, z, y, x], [n, 2, z, y, x]).unwrap();
+        }
+    }
+
+    #[test]
+    fn variables_are_named_by_level_and_layer() {
+        let report = check_network::<R2UNet3d>(
+            "base_channels = 2\ndepth = 1\nt = 1",
+            SPEC,
+            [1, 1, 4, 4, 4],
+            [1, 2, 4, 4, 4],
+        )
+        .unwrap();
+        for name in [
+            "encoders.0.conv1x1.weight",
+            "encoders.1.rec2.norm.running_var",
+            "ups.0.conv.bias",
+            "decoders.0.rec1.conv.weight",
+            "head.weight",
+        ] {
+            assert!(report.state_names.iter().any(|n| n == name), "{name}");
+        }
+    }
+
+    #[test]
+    fn recurrence_adds_no_parameters() {
+        let parameters = |t: u32| {
+            check_network::<R2UNet3d>(
+                &format!("base_channels = 2\ndepth = 1\nt = {t}"),
+                SPEC,
+                [1, 1, 4, 4, 4],
+                [1, 2, 4, 4, 4],
+            )
+            .unwrap()
+            .parameter_values
+        };
+        assert_eq!(parameters(0), parameters(3));
+    }
+}

@@ -140,3 +140,80 @@ impl Network for UNet3d {
 silico_plugin_api::export_plugin! {
     generators: [UNet3d],
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use silico_plugin_api::testing::check_network;
+
+    fn spec(out_channels: i64) -> NetworkSpec {
+        NetworkSpec {
+            in_channels: 1,
+            out_channels,
+        }
+    }
+
+    #[test]
+    fn shapes_gradients_state_and_config_through_the_host_adapter() {
+        for (config, [n, c, z, y, x], out_channels) in [
+            ("depth = 1\nmult_chan = 2", [1, 1, 4, 4, 4], 1),
+            ("depth = 2\nmult_chan = 3", [2, 1, 8, 4, 12], 2),
+        ] {
+            check_network::<UNet3d>(
+                config,
+                spec(out_channels),
+                [n, c, z, y, x],
+                [n, out_channels, z, y, x],
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn variables_carry_pytorch_fnet_names() {
+        let report = check_network::<UNet3d>(
+            "depth = 1\nmult_chan = 2",
+            spec(1),
+            [1, 1, 4, 4, 4],
+            [1, 1, 4, 4, 4],
+        )
+        .unwrap();
+        for name in [
+            "net_recurse.sub_2conv_more.conv1.weight",
+            "net_recurse.bn0.running_var",
+            "net_recurse.sub_u.sub_2conv_more.bn2.running_mean",
+            "net_recurse.convt.weight",
+            "conv_out.bias",
+        ] {
+            assert!(report.state_names.iter().any(|n| n == name), "{name}");
+        }
+    }
+
+    #[test]
+    fn inputs_off_the_level_grid_and_bad_sizes_are_refused() {
+        let net = UNet3d::build(
+            UNet3dConfig {
+                depth: 2,
+                mult_chan: 1,
+            },
+            spec(1),
+        )
+        .unwrap();
+        let input = Tensor::zeros([1, 1, 4, 4, 6], (Kind::Float, Device::Cpu));
+        let err = net.forward_t(&input, false).unwrap_err();
+        assert!(err.message().contains("multiples of 4"), "{err}");
+        let err = UNet3d::build(
+            UNet3dConfig {
+                depth: 1,
+                mult_chan: 0,
+            },
+            spec(1),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.message().starts_with("key `mult_chan` must be ≥ 1"),
+            "{err}"
+        );
+    }
+}

@@ -25,18 +25,22 @@
 //!                                           exclusivity-before/, exclusivity-after/
 //! ```
 
+mod report;
+mod state;
+
+pub use report::summary;
+pub use state::{Candidate, Measures, State, Step, STATE_FILE};
+
 use crate::{
-    checkpoint,
-    evaluate::exclusivity::{exclusivity, write_report, ExclusivityReport},
-    files::{self, write_atomic},
+    checkpoint::{self, checkpoint_dir},
+    evaluate::exclusivity::exclusivity,
+    files,
     plugins::Plugins,
     predict::{self, PredictRequest, Rows},
     registry::{Registry, RetrainOrder, RetrainSettings},
-    train::{self, checkpoint_dir, StopSignal, TrainRequest},
+    train::{self, StopSignal, TrainRequest},
 };
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
-use silico_plot::{Axis, Chart, LineChart, LineSeries, ScatterChart, ScatterSeries, Segment};
 use std::{
     collections::BTreeMap,
     fs,
@@ -61,74 +65,11 @@ pub struct RetrainRequest {
     pub progress: bool,
 }
 
-/// Exclusivity and MSE of one prediction set on the test images.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Measures {
-    pub overall_exclusivity: f64,
-    /// Mean over structures of each one's test MSE.
-    pub overall_mse: f64,
-    pub organelle_exclusivity: BTreeMap<String, f64>,
-    pub mse: BTreeMap<String, f64>,
-}
-
-impl Measures {
-    /// The selection criterion of Section 3.2.
-    pub fn ratio(&self) -> f64 {
-        self.overall_exclusivity / self.overall_mse
-    }
-}
-
-/// One retraining run of one structure with one p.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Candidate {
-    /// Index of the step (0-based) in the retraining order.
-    pub step: usize,
-    pub structure: String,
-    pub p: f64,
-    pub run: PathBuf,
-    pub measures: Measures,
-}
-
-/// A finished step: the structure retrained, the p kept, and the measures after it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Step {
-    pub structure: String,
-    pub p: f64,
-    pub run: PathBuf,
-    pub measures: Measures,
-}
-
-/// Everything a retraining has done so far; `state.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct State {
-    pub model: String,
-    /// The model's registry table, as TOML, when the retraining began.
-    pub definition: String,
-    pub iterations: u64,
-    pub structures: Vec<String>,
-    /// The structures to retrain, in order, and those kept as they are.
-    pub order: Vec<String>,
-    pub skipped: Vec<String>,
-    /// Structure → the run folder of its current model.
-    pub current: BTreeMap<String, PathBuf>,
-    pub before: Measures,
-    pub candidates: Vec<Candidate>,
-    pub steps: Vec<Step>,
-}
-
-impl State {
-    pub fn after(&self) -> &Measures {
-        self.steps.last().map_or(&self.before, |s| &s.measures)
-    }
-}
-
 /// How a retraining ended.
 pub struct RetrainOutcome {
     pub state: State,
     pub interrupted: bool,
 }
-
-const STATE_FILE: &str = "state.json";
 
 pub fn retrain(
     registry: &Registry,
@@ -148,7 +89,7 @@ pub fn retrain(
     let iterations = request.iterations.unwrap_or(settings.iterations);
     let state_path = request.out.join(STATE_FILE);
     let mut state = match (request.resume, state_path.exists()) {
-        (true, true) => resume_state(&state_path, request, table, iterations)?,
+        (true, true) => State::resume(&state_path, &request.model, table, iterations)?,
         (true, false) => bail!(
             "{}: nothing to resume (no {STATE_FILE}); drop --resume to start",
             request.out.display()
@@ -161,7 +102,7 @@ pub fn retrain(
             fs::create_dir_all(&request.out)
                 .with_context(|| format!("cannot create {}", request.out.display()))?;
             let state = begin(plugins, request, table, settings, iterations)?;
-            save_state(&state_path, &state)?;
+            state.save(&state_path)?;
             state
         }
     };
@@ -182,7 +123,7 @@ pub fn retrain(
             match retraining.candidate(&state, step, &structure, p, stop)? {
                 Some(candidate) => {
                     state.candidates.push(candidate);
-                    save_state(&state_path, &state)?;
+                    state.save(&state_path)?;
                 }
                 None => {
                     return Ok(RetrainOutcome {
@@ -211,9 +152,14 @@ pub fn retrain(
             run: best.run,
             measures: best.measures,
         });
-        save_state(&state_path, &state)?;
+        state.save(&state_path)?;
     }
-    write_outputs(plugins, &state, &request.out)?;
+    let after = exclusivity(
+        plugins,
+        &test_folders(&request.out, &state.structures, None),
+        None,
+    )?;
+    report::write(&state, &after, &request.out.join(REPORT))?;
     Ok(RetrainOutcome {
         state,
         interrupted: false,
@@ -253,11 +199,8 @@ fn begin(
         &test_folders(&request.out, &structures, None),
         None,
     )?;
-    write_report(
-        &report,
-        &request.out.join("report").join("exclusivity-before"),
-    )?;
-    let before = measures(&report, mse);
+    report::write_before(&report, &request.out.join(REPORT))?;
+    let before = Measures::of(&report, mse);
     let (order, skipped) = retraining_order(&before, settings);
     if order.is_empty() {
         bail!(
@@ -348,20 +291,6 @@ fn retraining_order(before: &Measures, settings: &RetrainSettings) -> (Vec<Strin
     (order, skipped)
 }
 
-fn measures(report: &ExclusivityReport, mse: BTreeMap<String, f64>) -> Measures {
-    Measures {
-        overall_exclusivity: report.overall,
-        overall_mse: mse.values().sum::<f64>() / mse.len() as f64,
-        organelle_exclusivity: report
-            .structures
-            .iter()
-            .cloned()
-            .zip(report.organelle.iter().copied())
-            .collect(),
-        mse,
-    }
-}
-
 /// Predicts the train and the test rows of `run`'s structure into `root`'s prediction folders
 /// ([`prediction_folder`]); returns the test MSE (voxel-weighted over images).
 fn predict_into(
@@ -401,6 +330,7 @@ fn predict_into(
 }
 
 const PREDICTIONS: &str = "predictions";
+const REPORT: &str = "report";
 
 /// Where `root` (the retraining's folder, or one run's) keeps its predictions of `structure`
 /// for the `split` ("train" or "test") rows, as `silico predict` lays them out.
@@ -499,7 +429,7 @@ impl Retraining<'_> {
             structure: structure.to_string(),
             p,
             run,
-            measures: measures(&report, mse),
+            measures: Measures::of(&report, mse),
         }))
     }
 }
@@ -527,34 +457,6 @@ fn retraining_definition(table: &toml::Table, settings: &RetrainSettings, p: f64
     table
 }
 
-fn resume_state(
-    path: &Path,
-    request: &RetrainRequest,
-    table: &toml::Table,
-    iterations: u64,
-) -> Result<State> {
-    let text =
-        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let state: State = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a silico retraining state", path.display()))?;
-    if state.model != request.model
-        || state.definition != table.to_string()
-        || state.iterations != iterations
-    {
-        bail!(
-            "{}: this retraining is of model `{}` ({} iterations per run) with another definition than asked; resume with the same --model, registry and --iterations, or choose another --out",
-            path.display(),
-            state.model,
-            state.iterations
-        );
-    }
-    Ok(state)
-}
-
-fn save_state(path: &Path, state: &State) -> Result<()> {
-    write_atomic(path, serde_json::to_string_pretty(state)?.as_bytes())
-}
-
 fn copy_files(from: &Path, to: &Path) -> Result<()> {
     for entry in fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
         let path = entry?.path();
@@ -566,259 +468,6 @@ fn copy_files(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Table 1, the trajectory (Fig. 5), MSE against organelle exclusivity (Fig. 6), every run, and
-/// the exclusivity report of the final set.
-fn write_outputs(plugins: &Plugins, state: &State, out: &Path) -> Result<()> {
-    let report = out.join("report");
-    fs::create_dir_all(&report).with_context(|| format!("cannot create {}", report.display()))?;
-    write_report(
-        &exclusivity(plugins, &test_folders(out, &state.structures, None), None)?,
-        &report.join("exclusivity-after"),
-    )?;
-    write_atomic(&report.join("table1.csv"), table1_csv(state).as_bytes())?;
-    write_atomic(
-        &report.join("trajectory.csv"),
-        trajectory_csv(state).as_bytes(),
-    )?;
-    write_atomic(
-        &report.join("organelle_trajectory.csv"),
-        organelle_trajectory_csv(state).as_bytes(),
-    )?;
-    write_atomic(
-        &report.join("candidates.csv"),
-        candidates_csv(state).as_bytes(),
-    )?;
-    write_atomic(
-        &report.join("mse_vs_exclusivity.csv"),
-        mse_vs_exclusivity_csv(state).as_bytes(),
-    )?;
-    write_atomic(&report.join("trajectory.png"), &trajectory_png(state)?)?;
-    write_atomic(
-        &report.join("mse_vs_exclusivity.png"),
-        &mse_vs_exclusivity_png(state)?,
-    )?;
-    Ok(())
-}
-
-/// Fig. 5: overall exclusivity / overall MSE after each step, each point labelled with its p.
-fn trajectory_png(state: &State) -> Result<Vec<u8>> {
-    let steps: Vec<(&str, String, &Measures)> =
-        std::iter::once(("initial", String::new(), &state.before))
-            .chain(
-                state
-                    .steps
-                    .iter()
-                    .map(|s| (s.structure.as_str(), format!("p={}", s.p), &s.measures)),
-            )
-            .collect();
-    let chart = LineChart {
-        title: format!("{}: retraining trajectory", state.model),
-        x_axis: Axis {
-            ticks: Some(
-                steps
-                    .iter()
-                    .enumerate()
-                    .map(|(k, (s, _, _))| (k as f64, s.to_string()))
-                    .collect(),
-            ),
-            ..Axis::new("structure retrained")
-        },
-        y_axis: Axis::new("overall exclusivity / overall MSE"),
-        x: (0..steps.len()).map(|k| k as f64).collect(),
-        series: vec![LineSeries {
-            name: "exclusivity / MSE".into(),
-            y: steps.iter().map(|(_, _, m)| m.ratio()).collect(),
-            point_labels: steps.iter().map(|(_, p, _)| p.clone()).collect(),
-        }],
-        // Room for every structure's name under its step.
-        width: (180 * steps.len() + 300).max(720),
-        ..LineChart::default()
-    };
-    Ok(chart.png()?)
-}
-
-/// Fig. 6: each structure's MSE against its organelle exclusivity, before and after, joined.
-fn mse_vs_exclusivity_png(state: &State) -> Result<Vec<u8>> {
-    let after = state.after();
-    let point = |m: &Measures, s: &String| (m.organelle_exclusivity[s], m.mse[s]);
-    let series = |name: &str, m: &Measures| ScatterSeries {
-        name: name.into(),
-        points: state.structures.iter().map(|s| point(m, s)).collect(),
-        labels: state.structures.clone(),
-    };
-    let chart = ScatterChart {
-        title: format!("{}: MSE and organelle exclusivity", state.model),
-        x_axis: Axis::new("organelle exclusivity"),
-        y_axis: Axis::new("MSE"),
-        series: vec![series("before", &state.before), series("after", after)],
-        segments: state
-            .structures
-            .iter()
-            .map(|s| Segment {
-                from: point(&state.before, s),
-                to: point(after, s),
-                arrow: true,
-            })
-            .collect(),
-        ..ScatterChart::default()
-    };
-    Ok(chart.png()?)
-}
-
-/// What the retraining did, for the terminal: order, chosen p, overall before and after.
-pub fn summary(state: &State) -> String {
-    let after = state.after();
-    let mut text = format!(
-        "retrained {} ({}) in this order: {}\n",
-        state.model,
-        if state.skipped.is_empty() {
-            "none skipped".to_string()
-        } else {
-            format!("skipped {}", state.skipped.join(", "))
-        },
-        state
-            .steps
-            .iter()
-            .map(|s| format!("{} (p = {})", s.structure, s.p))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let change = |b: f64, a: f64| 100.0 * (a - b) / b.abs();
-    text += &format!(
-        "overall exclusivity {:.4} -> {:.4} ({:+.1}%), overall MSE {:.4} -> {:.4} ({:+.1}%)\n",
-        state.before.overall_exclusivity,
-        after.overall_exclusivity,
-        change(state.before.overall_exclusivity, after.overall_exclusivity),
-        state.before.overall_mse,
-        after.overall_mse,
-        change(state.before.overall_mse, after.overall_mse)
-    );
-    text
-}
-
-fn number(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.6}")
-    } else {
-        String::new()
-    }
-}
-
-/// Table 1: organelle exclusivity per structure and overall, before and after.
-pub fn table1_csv(state: &State) -> String {
-    let after = state.after();
-    let mut text = String::from("model,structure,exclusivity_before,exclusivity_after,change_percent,mse_before,mse_after,p\n");
-    let chosen: BTreeMap<&str, f64> = state
-        .steps
-        .iter()
-        .map(|s| (s.structure.as_str(), s.p))
-        .collect();
-    let change = |b: f64, a: f64| 100.0 * (a - b) / b.abs();
-    for s in &state.structures {
-        let (b, a) = (
-            state.before.organelle_exclusivity[s],
-            after.organelle_exclusivity[s],
-        );
-        text += &format!(
-            "{},{s},{},{},{},{},{},{}\n",
-            state.model,
-            number(b),
-            number(a),
-            number(change(b, a)),
-            number(state.before.mse[s]),
-            number(after.mse[s]),
-            chosen
-                .get(s.as_str())
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "skipped".into())
-        );
-    }
-    let (b, a) = (state.before.overall_exclusivity, after.overall_exclusivity);
-    text += &format!(
-        "{},overall,{},{},{},{},{},\n",
-        state.model,
-        number(b),
-        number(a),
-        number(change(b, a)),
-        number(state.before.overall_mse),
-        number(after.overall_mse)
-    );
-    text
-}
-
-/// Fig. 5: overall exclusivity, overall MSE and their ratio after each step, with its p.
-fn trajectory_csv(state: &State) -> String {
-    let mut text = String::from("step,structure,p,overall_exclusivity,overall_mse,ratio\n");
-    let row = |step: usize, structure: &str, p: String, m: &Measures| {
-        format!(
-            "{step},{structure},{p},{},{},{}\n",
-            number(m.overall_exclusivity),
-            number(m.overall_mse),
-            number(m.ratio())
-        )
-    };
-    text += &row(0, "initial", String::new(), &state.before);
-    for (k, s) in state.steps.iter().enumerate() {
-        text += &row(k + 1, &s.structure, s.p.to_string(), &s.measures);
-    }
-    text
-}
-
-/// Supplementary Fig. S4: every structure's organelle exclusivity after each step.
-fn organelle_trajectory_csv(state: &State) -> String {
-    let mut text = format!("step,retrained,{}\n", state.structures.join(","));
-    let row = |step: usize, retrained: &str, m: &Measures| {
-        let values: Vec<String> = state
-            .structures
-            .iter()
-            .map(|s| number(m.organelle_exclusivity[s]))
-            .collect();
-        format!("{step},{retrained},{}\n", values.join(","))
-    };
-    text += &row(0, "initial", &state.before);
-    for (k, s) in state.steps.iter().enumerate() {
-        text += &row(k + 1, &s.structure, &s.measures);
-    }
-    text
-}
-
-/// Every retraining run, with the one kept per step marked.
-fn candidates_csv(state: &State) -> String {
-    let mut text =
-        String::from("step,structure,p,overall_exclusivity,overall_mse,ratio,kept,run\n");
-    for c in &state.candidates {
-        let kept = state.steps.get(c.step).is_some_and(|s| s.run == c.run);
-        text += &format!(
-            "{},{},{},{},{},{},{kept},{}\n",
-            c.step + 1,
-            c.structure,
-            c.p,
-            number(c.measures.overall_exclusivity),
-            number(c.measures.overall_mse),
-            number(c.measures.ratio()),
-            c.run.display()
-        );
-    }
-    text
-}
-
-/// Fig. 6: each structure's MSE and organelle exclusivity, before and after.
-fn mse_vs_exclusivity_csv(state: &State) -> String {
-    let after = state.after();
-    let mut text =
-        String::from("structure,mse_before,exclusivity_before,mse_after,exclusivity_after\n");
-    for s in &state.structures {
-        text += &format!(
-            "{s},{},{},{},{}\n",
-            number(state.before.mse[s]),
-            number(state.before.organelle_exclusivity[s]),
-            number(after.mse[s]),
-            number(after.organelle_exclusivity[s])
-        );
-    }
-    text
 }
 
 #[cfg(test)]

@@ -1,40 +1,40 @@
 //! `silico evaluate exclusivity`: organelle exclusivity of a set of predictions (Sun et al.
 //! 2022, Section 2.3, Fig. 4, Table 1), through the `exclusivity` metric plugin.
 //!
-//! The predictions are laid out as `silico predict` writes them for several models: one folder
+//! A prediction set is laid out as `silico predict` writes it for several models: one folder
 //! per structure, named after it, each holding one TIFF per bright-field image, with the same
 //! file names in every folder. Images are streamed one at a time (each image's file from every
 //! structure folder), so a test set never has to fit in memory; the means are over all voxels
-//! of all images. Writes, each atomically, `exclusivity.json` (structures, `overall`,
-//! `organelle`, the `pairwise` matrix, per-image values), `exclusivity.csv` (the same table) and
-//! `exclusivity_pairwise.png` (a heat map of the pairwise matrix).
+//! of all images. The report's files ([`write_report`]) go into the output folder for one set,
+//! into a sub-folder named after each set for several.
 
-use super::{read_single_channel, ImagePaths};
-use crate::{files::write_atomic, registry::ComponentRef, Plugins};
+mod report;
+
+pub use report::write_report;
+
+use super::{read_single_channel, table, ImagePaths, PredictionSource};
+use crate::{registry::ComponentRef, Plugins};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use silico_plot::{heatmap_png, HeatMap};
 use silico_plugin_api::MetricInputs;
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeSet, HashMap},
     fs,
     path::{Path, PathBuf},
 };
 
 /// The metric component that computes the measures.
 pub const EXCLUSIVITY_METRIC: &str = "exclusivity";
-
-const MEANS_NOTE: &str = "Means are over all voxels of all images (running sums), not means of per-image means. \
-organelle[A]: mean of (highest - second highest) over the voxels where A is highest. \
-pairwise[A][B]: mean of (A - B) over the voxels where A (the row) is highest; directed, not symmetric. \
-Ties for the highest go to the structure whose name sorts first. null: undefined (the diagonal; a structure never highest).";
+/// The metric's tables: one row per structure, and the pairwise matrix.
+const STRUCTURES_TABLE: &str = "structures";
+const PAIRWISE_TABLE: &str = "pairwise";
 
 /// One image's own overall exclusivity.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImageExclusivity {
     /// The file name, the same in every structure folder.
     pub image: String,
-    #[serde(serialize_with = "finite_or_null")]
+    #[serde(serialize_with = "report::finite_or_null")]
     pub overall: f64,
     pub voxels: u64,
 }
@@ -55,32 +55,51 @@ pub struct ExclusivityReport {
     pub pairwise: Vec<Vec<f64>>,
 }
 
-/// Computes the exclusivity of the prediction set in `predictions` and writes its three files
-/// into `out` (created if needed).
+/// Computes the exclusivity of each prediction set and writes its three files: into `out` for
+/// one set, into `out/<label>` for each of several. Returns the reports by label, in the order
+/// given.
 pub fn exclusivity_report(
     plugins: &Plugins,
-    predictions: &Path,
+    predictions: &[PredictionSource],
     masks: Option<&ImagePaths>,
     out: &Path,
-) -> Result<ExclusivityReport> {
+) -> Result<Vec<(String, ExclusivityReport)>> {
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let report = exclusivity(plugins, &structure_folders(predictions, out)?, masks)?;
-    write_report(&report, out)?;
-    Ok(report)
-}
-
-/// Writes `exclusivity.json`, `exclusivity.csv` and `exclusivity_pairwise.png` into `out`.
-pub fn write_report(report: &ExclusivityReport, out: &Path) -> Result<()> {
-    fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    write_atomic(&out.join("exclusivity.json"), json(report)?.as_bytes())?;
-    write_atomic(&out.join("exclusivity.csv"), csv(report).as_bytes())?;
-    let png = heatmap_png(&HeatMap {
-        title: "Pairwise exclusivity",
-        caption: "Row A, column B: mean of A - B over the voxels where A is highest",
-        labels: &report.structures,
-        values: &report.pairwise,
-    })?;
-    write_atomic(&out.join("exclusivity_pairwise.png"), &png)
+    let mut sets = Vec::with_capacity(predictions.len());
+    for (i, source) in predictions.iter().enumerate() {
+        let report_folder = match predictions {
+            [_] => out.to_path_buf(),
+            _ => {
+                let label = &source.label;
+                if Path::new(label).file_name() != Some(label.as_ref()) {
+                    bail!(
+                        "--predictions {label}={}: the name becomes the folder {}; give a plain folder name",
+                        source.folder.display(),
+                        out.join(label).display()
+                    );
+                }
+                if predictions[..i].iter().any(|p| &p.label == label) {
+                    bail!(
+                        "--predictions: the name `{label}` is given twice; name each set NAME=DIR"
+                    );
+                }
+                out.join(label)
+            }
+        };
+        // Every set's folders are checked before any is computed.
+        sets.push((
+            source,
+            structure_folders(&source.folder, out)?,
+            report_folder,
+        ));
+    }
+    let mut reports = Vec::with_capacity(sets.len());
+    for (source, folders, report_folder) in sets {
+        let report = exclusivity(plugins, &folders, masks)?;
+        write_report(&report, &report_folder)?;
+        reports.push((source.label.clone(), report));
+    }
+    Ok(reports)
 }
 
 /// The exclusivity of the predictions in `folders` (structure name → its folder of TIFFs, one
@@ -119,30 +138,30 @@ pub fn exclusivity(
         });
     }
     let values: HashMap<String, f64> = metric.finish()?.into_iter().collect();
-    let structures: Vec<String> = set.folders.iter().map(|(s, _)| s.clone()).collect();
-    let organelle = structures
+    let tables = metric.tables()?;
+    let per_structure = table(&tables, STRUCTURES_TABLE, EXCLUSIVITY_METRIC)?;
+    let structures: Vec<String> = per_structure
+        .strs("structure")?
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let organelle = per_structure.f64s("organelle")?.to_vec();
+    let highest_voxels = per_structure.u64s("highest_voxels")?.to_vec();
+    let matrix = table(&tables, PAIRWISE_TABLE, EXCLUSIVITY_METRIC)?;
+    if matrix.rows() != structures.len() {
+        bail!(
+            "the `{EXCLUSIVITY_METRIC}` metric's table `{PAIRWISE_TABLE}` has {} rows for {} structures",
+            matrix.rows(),
+            structures.len()
+        );
+    }
+    let columns = structures
         .iter()
-        .map(|a| value(&values, &format!("organelle/{a}")))
-        .collect::<Result<_>>()?;
-    let highest_voxels = structures
-        .iter()
-        .map(|a| Ok(value(&values, &format!("voxels/{a}"))? as u64))
-        .collect::<Result<_>>()?;
-    let pairwise = structures
-        .iter()
-        .map(|a| {
-            structures
-                .iter()
-                .map(|b| {
-                    if a == b {
-                        Ok(f64::NAN)
-                    } else {
-                        value(&values, &format!("pairwise/{a}/{b}"))
-                    }
-                })
-                .collect::<Result<_>>()
-        })
-        .collect::<Result<_>>()?;
+        .map(|b| matrix.f64s(b))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pairwise = (0..structures.len())
+        .map(|a| columns.iter().map(|column| column[a]).collect())
+        .collect();
     Ok(ExclusivityReport {
         overall: value(&values, "overall")?,
         voxels: value(&values, "voxels")? as u64,
@@ -296,150 +315,4 @@ fn tiff_names(dir: &Path) -> Result<BTreeSet<String>> {
         }
     }
     Ok(names)
-}
-
-fn finite_or_null<S: serde::Serializer>(v: &f64, serializer: S) -> Result<S::Ok, S::Error> {
-    finite(*v).serialize(serializer)
-}
-
-fn finite(v: f64) -> Option<f64> {
-    v.is_finite().then_some(v)
-}
-
-fn json(report: &ExclusivityReport) -> Result<String> {
-    #[derive(Serialize)]
-    struct Json<'a> {
-        measure: &'static str,
-        note: &'static str,
-        structures: &'a [String],
-        voxels: u64,
-        overall: Option<f64>,
-        organelle: BTreeMap<&'a str, Option<f64>>,
-        highest_voxels: BTreeMap<&'a str, u64>,
-        pairwise: Vec<Vec<Option<f64>>>,
-        images: &'a [ImageExclusivity],
-    }
-    let by_structure = |values: &[f64]| {
-        report
-            .structures
-            .iter()
-            .map(String::as_str)
-            .zip(values.iter().map(|v| finite(*v)))
-            .collect()
-    };
-    let text = serde_json::to_string_pretty(&Json {
-        measure: "organelle exclusivity (Sun et al. 2022, Section 2.3)",
-        note: MEANS_NOTE,
-        structures: &report.structures,
-        voxels: report.voxels,
-        overall: finite(report.overall),
-        organelle: by_structure(&report.organelle),
-        highest_voxels: report
-            .structures
-            .iter()
-            .map(String::as_str)
-            .zip(report.highest_voxels.iter().copied())
-            .collect(),
-        pairwise: report
-            .pairwise
-            .iter()
-            .map(|row| row.iter().map(|v| finite(*v)).collect())
-            .collect(),
-        images: &report.images,
-    })?;
-    Ok(text + "\n")
-}
-
-/// One row per structure (its organelle exclusivity, voxels where it is highest, and its row of
-/// the pairwise matrix), then an `overall` row; empty cells where a value is undefined.
-fn csv(report: &ExclusivityReport) -> String {
-    let number = |v: f64| {
-        if v.is_finite() {
-            v.to_string()
-        } else {
-            String::new()
-        }
-    };
-    let mut header = vec![
-        "structure".to_string(),
-        "organelle_exclusivity".into(),
-        "highest_voxels".into(),
-    ];
-    header.extend(
-        report
-            .structures
-            .iter()
-            .map(|b| csv_field(&format!("pairwise_vs_{b}"))),
-    );
-    let mut lines = vec![header.join(",")];
-    for (a, structure) in report.structures.iter().enumerate() {
-        let mut row = vec![
-            csv_field(structure),
-            number(report.organelle[a]),
-            report.highest_voxels[a].to_string(),
-        ];
-        row.extend(report.pairwise[a].iter().map(|&v| number(v)));
-        lines.push(row.join(","));
-    }
-    let mut overall = vec![
-        "overall".to_string(),
-        number(report.overall),
-        report.voxels.to_string(),
-    ];
-    overall.extend(report.structures.iter().map(|_| String::new()));
-    lines.push(overall.join(","));
-    lines.join("\n") + "\n"
-}
-
-/// Quotes a field that holds a comma, quote or line break (RFC 4180).
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn report() -> ExclusivityReport {
-        ExclusivityReport {
-            structures: vec!["dna".into(), "er, smooth".into()],
-            images: vec![],
-            voxels: 4,
-            overall: 1.5,
-            organelle: vec![2.0, f64::NAN],
-            highest_voxels: vec![4, 0],
-            pairwise: vec![vec![f64::NAN, 2.0], vec![f64::NAN, f64::NAN]],
-        }
-    }
-
-    #[test]
-    fn csv_has_a_row_per_structure_and_an_overall_row() {
-        assert_eq!(
-            csv(&report()),
-            "structure,organelle_exclusivity,highest_voxels,pairwise_vs_dna,\"pairwise_vs_er, smooth\"\n\
-             dna,2,4,,2\n\
-             \"er, smooth\",,0,,\n\
-             overall,1.5,4,,\n"
-        );
-    }
-
-    #[test]
-    fn json_writes_undefined_values_as_null() {
-        let parsed: serde_json::Value = serde_json::from_str(&json(&report()).unwrap()).unwrap();
-        assert_eq!(parsed["overall"], 1.5);
-        assert_eq!(parsed["organelle"]["dna"], 2.0);
-        assert!(parsed["organelle"]["er, smooth"].is_null());
-        assert_eq!(
-            parsed["pairwise"],
-            serde_json::json!([[null, 2.0], [null, null]])
-        );
-        assert!(parsed["note"]
-            .as_str()
-            .unwrap()
-            .contains("all voxels of all images"));
-    }
 }

@@ -1,0 +1,37 @@
+use super::{DeviceArg, Global};
+use anyhow::Result;
+use silico::bench::bench_training;
+use std::process::ExitCode;
+
+/// Time training iterations of a registry model on random data of its batch and patch size
+/// (scripts/bench compares with PyTorch).
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  silico bench --model unet-tiny --iterations 5 --threads 2")]
+pub struct Args {
+    #[arg(long)]
+    model: String,
+    #[arg(long, default_value_t = 3)]
+    iterations: u64,
+    /// Untimed iterations first.
+    #[arg(long, default_value_t = 1)]
+    warmup: u64,
+    #[command(flatten)]
+    device: DeviceArg,
+}
+
+pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
+    let (registry, plugins) = global.plugins()?;
+    let result = bench_training(
+        &registry,
+        &plugins,
+        &args.model,
+        args.warmup,
+        args.iterations,
+        args.device.device()?,
+    )?;
+    println!(
+        "{:.6} s/iteration over {} iterations of `{}`",
+        result.seconds_per_iteration, result.iterations, args.model
+    );
+    Ok(ExitCode::SUCCESS)
+}

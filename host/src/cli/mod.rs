@@ -1,0 +1,135 @@
+//! The commands of `silico`, one file each (as cargo's `commands/<name>.rs`): its arguments
+//! and its `run`. What several commands share is here: the global options and `--device`.
+
+pub mod bench;
+pub mod check;
+pub mod evaluate;
+pub mod import;
+pub mod info;
+pub mod plugins;
+pub mod predict;
+pub mod retrain;
+pub mod segment;
+pub mod synth;
+pub mod train;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use silico::{parse_device, Plugins, Registry};
+use std::path::{Path, PathBuf};
+
+/// Label-free prediction of organelle fluorescence from transmitted light, and its evaluation.
+#[derive(Parser)]
+#[command(name = "silico", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    Synth(synth::Args),
+    Info(info::Args),
+    Plugins(plugins::Args),
+    Check(check::Args),
+    Train(train::Args),
+    Bench(bench::Args),
+    Import(import::Args),
+    Retrain(retrain::Args),
+    Segment(segment::Args),
+    #[command(subcommand)]
+    Evaluate(evaluate::Command),
+    Predict(predict::Args),
+}
+
+/// The options every command takes.
+#[derive(clap::Args)]
+pub struct Global {
+    /// The registry of plugin libraries and models [default: $SILICO_REGISTRY, else the
+    /// project's registry.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    registry: Option<PathBuf>,
+    /// Compute threads, for libtorch and for silico's own parallel work [default: one per core]
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<i32>,
+}
+
+impl Global {
+    /// Sizes libtorch's threads and silico's one thread pool by `--threads`.
+    pub fn apply(&self) -> Result<()> {
+        let pool = rayon::ThreadPoolBuilder::new().thread_name(silico::compute_thread_name);
+        let pool = match self.threads {
+            Some(threads) => {
+                let threads = threads.max(1);
+                tch::set_num_threads(threads);
+                silico::plugins::set_compute_threads(threads as usize);
+                pool.num_threads(threads as usize)
+            }
+            None => pool,
+        };
+        pool.build_global()
+            .context("cannot start the compute thread pool")
+    }
+
+    /// The registry file.
+    pub fn registry(&self) -> Result<Registry> {
+        let path = self
+            .registry
+            .clone()
+            .unwrap_or_else(silico::default_registry_path);
+        Registry::load(&path)
+    }
+
+    /// The registry and its plugin libraries, opened.
+    pub fn plugins(&self) -> Result<(Registry, Plugins)> {
+        let registry = self.registry()?;
+        let plugins = Plugins::load(&registry)?;
+        Ok((registry, plugins))
+    }
+}
+
+/// `--device`, for the commands that compute with libtorch.
+#[derive(clap::Args)]
+pub struct DeviceArg {
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+impl DeviceArg {
+    pub fn device(&self) -> Result<tch::Device> {
+        parse_device(&self.device)
+    }
+}
+
+/// A TOML file's table, or an empty one.
+pub fn read_table(path: Option<&Path>) -> Result<toml::Table> {
+    match path {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --config {}", path.display()))?
+            .parse::<toml::Table>()
+            .with_context(|| format!("{}: invalid TOML", path.display())),
+        None => Ok(toml::Table::new()),
+    }
+}
+
+/// A message on one line: its lines trimmed and joined.
+pub fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether to draw progress bars: only for a person watching.
+pub fn progress_visible() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
+/// The exit status of a run stopped by a signal after saving its work (as a shell reports
+/// SIGINT).
+pub const INTERRUPTED: u8 = 130;

@@ -1,0 +1,75 @@
+use super::{progress_visible, DeviceArg, Global, INTERRUPTED};
+use anyhow::Result;
+use silico::train::{self, StopSignal, TrainRequest};
+use std::{path::PathBuf, process::ExitCode};
+
+/// Train a registry model to predict one structure from bright-field patches; writes
+/// checkpoints (safetensors) and losses.csv to --out. Ctrl-C saves a checkpoint.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Example:\n  silico train --model unet-tiny --structure nucleoli --data data/synth --out runs/nucleoli"
+)]
+pub struct Args {
+    #[arg(long)]
+    model: String,
+    /// The structure to predict, e.g. nucleoli (names the manifest `<structure>.csv`).
+    #[arg(long)]
+    structure: String,
+    /// A folder holding `<structure>.csv` (as `silico synth` writes), or a manifest CSV.
+    #[arg(long, value_name = "DIR|CSV")]
+    data: PathBuf,
+    /// The run folder [default: runs/<model>-<structure>].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Override the registry's iteration count.
+    #[arg(long)]
+    iterations: Option<u64>,
+    #[command(flatten)]
+    device: DeviceArg,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+}
+
+pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
+    let (registry, plugins) = global.plugins()?;
+    let out = args.out.unwrap_or_else(|| {
+        PathBuf::from("runs").join(format!("{}-{}", args.model, args.structure))
+    });
+    let request = TrainRequest {
+        definition: registry.model_table(&args.model)?.clone(),
+        model: args.model,
+        structure: args.structure,
+        data: args.data,
+        out,
+        iterations: args.iterations,
+        device: args.device.device()?,
+        resume: args.resume,
+        init: None,
+        others: Vec::new(),
+        progress: progress_visible(),
+    };
+    let stop = StopSignal::on_ctrl_c()?;
+    let outcome = train::train(&plugins, &request, &stop)?;
+    if outcome.interrupted {
+        eprintln!(
+            "interrupted at iteration {}; checkpoint saved in {}; continue with the same command and --resume",
+            outcome.iterations,
+            outcome.checkpoint.display()
+        );
+        return Ok(ExitCode::from(INTERRUPTED));
+    }
+    let losses: Vec<String> = outcome
+        .last_losses
+        .iter()
+        .map(|(n, v)| format!("{n} {v:.4}"))
+        .collect();
+    println!(
+        "trained {} iterations ({:.3} s/iteration); last losses: {}; checkpoint: {}",
+        outcome.iterations,
+        outcome.seconds_per_iteration,
+        losses.join(", "),
+        outcome.checkpoint.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,94 @@
+//! `synth::generate` makes its fields on the current rayon pool (the one `--threads` sizes): a
+//! one-thread pool writes the same bytes as a three-thread pool, and does all the work on its
+//! one thread. That is checked from the kernel's accounts: during the call, the pool's worker
+//! uses (nearly) all the CPU time the whole process uses, which a call that started its own
+//! threads would not (their time counts for the process even after they end). One test, so
+//! that nothing else runs in the process meanwhile.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::{ThreadPool, ThreadPoolBuilder};
+use silico_imaging::synth::{generate, Recipe};
+
+fn pool(threads: usize) -> ThreadPool {
+    ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+}
+
+/// User + system clock ticks from a `/proc/.../stat` line (fields 14 and 15; the name in
+/// parentheses may hold spaces).
+fn ticks(stat_path: &str) -> u64 {
+    let stat = std::fs::read_to_string(stat_path).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Runs `work` on the one thread of `single` and returns (the worker's, the process's) CPU
+/// ticks during it.
+fn cpu_during<R: Send>(single: &ThreadPool, work: impl FnOnce() -> R + Send) -> (u64, u64) {
+    assert_eq!(single.current_num_threads(), 1);
+    let worker = single.install(|| std::fs::read_link("/proc/thread-self").unwrap());
+    let worker = format!("/proc/{}/stat", worker.display());
+    let (worker_before, process_before) = (ticks(&worker), ticks("/proc/self/stat"));
+    single.install(work);
+    (
+        ticks(&worker) - worker_before,
+        ticks("/proc/self/stat") - process_before,
+    )
+}
+
+/// Every file under `dir` by its relative path, with its bytes.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut found = BTreeMap::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                found.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn synth_writes_the_same_bytes_on_any_pool_and_one_thread_of_a_one_thread_pool_makes_them() {
+    let recipe = Recipe {
+        shape: [20, 80, 80],
+        cells: 4,
+        cell_height_um: [4.0, 5.0],
+        ..Recipe::small()
+    };
+    let (on_single, on_three) = (common::scratch("threads-1"), common::scratch("threads-3"));
+    let single = pool(1);
+    let (worker, process) = cpu_during(&single, || generate(&recipe, &on_single, 3, 2).unwrap());
+    pool(3).install(|| generate(&recipe, &on_three, 3, 2).unwrap());
+
+    let (a, b) = (files(&on_single), files(&on_three));
+    assert!(a.len() > 3 * 30, "{} files", a.len());
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (path, bytes) in &a {
+        assert!(bytes == &b[path], "{} differs", path.display());
+    }
+    assert!(
+        process >= 20,
+        "only {process} ticks of CPU, too little to tell threads apart"
+    );
+    assert!(
+        worker * 10 >= process * 9,
+        "the pool's one thread used {worker} of the process's {process} CPU ticks; the rest ran on other threads"
+    );
+}
