@@ -6,12 +6,15 @@
 
 #![cfg(target_os = "linux")]
 
+#[path = "../../imaging/tests/common/cpu.rs"]
+mod cpu;
 mod support;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rayon::{ThreadPool, ThreadPoolBuilder};
+use cpu::{assert_one_thread_did_the_work, cpu_during, pool};
+use rayon::ThreadPool;
 use silico_evaluation::objects::{ObjectEvaluation, ObjectSettings};
 use silico_evaluation::{Exclusivity, Mask};
 use silico_imaging::synth::{generate_field, Recipe};
@@ -20,48 +23,6 @@ use support::uniform;
 
 /// The CPU-time checks measure the whole process, so they run one at a time.
 static MEASURING: Mutex<()> = Mutex::new(());
-
-fn pool(threads: usize) -> ThreadPool {
-    ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-}
-
-/// User + system clock ticks from a `/proc/.../stat` line (fields 14 and 15; the name in
-/// parentheses may hold spaces).
-fn ticks(stat_path: &str) -> u64 {
-    let stat = std::fs::read_to_string(stat_path).unwrap();
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-        .split_whitespace()
-        .collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
-/// Runs `work` on the one thread of `single` and returns (the worker's, the process's) CPU
-/// ticks during it.
-fn cpu_during<R: Send>(single: &ThreadPool, work: impl FnOnce() -> R + Send) -> (u64, u64) {
-    assert_eq!(single.current_num_threads(), 1);
-    let worker = single.install(|| std::fs::read_link("/proc/thread-self").unwrap());
-    let worker = format!("/proc/{}/stat", worker.display());
-    let (worker_before, process_before) = (ticks(&worker), ticks("/proc/self/stat"));
-    single.install(work);
-    (
-        ticks(&worker) - worker_before,
-        ticks("/proc/self/stat") - process_before,
-    )
-}
-
-fn assert_one_thread_did_the_work(what: &str, (worker, process): (u64, u64)) {
-    assert!(
-        process >= 20,
-        "{what}: only {process} ticks of CPU, too little to tell threads apart"
-    );
-    assert!(
-        worker * 10 >= process * 9,
-        "{what}: the pool's one thread used {worker} of the process's {process} CPU ticks; the rest ran on other threads"
-    );
-}
 
 /// Three channels of `voxels` values, enough for 8 ranges, with a mask.
 fn exclusivity_image(seed: u64, voxels: usize) -> (Vec<Vec<f32>>, Vec<u8>) {

@@ -148,16 +148,7 @@ impl Trainer {
     /// Continues the run whose checkpoint is in `dir`: its networks and both optimizers.
     pub fn resume_from(&mut self, dir: &Path) -> Result<()> {
         let state = checkpoint::load_into(dir, &mut self.model)?;
-        restore(
-            &mut self.generator_optimizer,
-            &state,
-            "generator",
-            state.generator_steps,
-        )?;
-        if let Some(adam) = &mut self.discriminator_optimizer {
-            restore(adam, &state, "discriminator", state.discriminator_steps)?;
-        }
-        Ok(())
+        self.restore_optimizers(&state)
     }
 
     /// Starts from the networks of the checkpoint in `dir` and continues its optimizers where it
@@ -166,10 +157,15 @@ impl Trainer {
     pub fn fine_tune_from(&mut self, dir: &Path) -> Result<()> {
         let (found, _) = checkpoint::read_meta(dir)?;
         checkpoint::load_networks(&found, &mut self.model)?;
-        let state = checkpoint::read_optimizer(&found)?;
+        self.restore_optimizers(&checkpoint::read_optimizer(&found)?)
+    }
+
+    /// The optimizers' moments and step counts from a checkpoint; a discriminator that has
+    /// taken no step there (a generator-only checkpoint) keeps its fresh optimizer.
+    fn restore_optimizers(&mut self, state: &OptimizerState) -> Result<()> {
         restore(
             &mut self.generator_optimizer,
-            &state,
+            state,
             "generator",
             state.generator_steps,
         )?;
@@ -177,7 +173,7 @@ impl Trainer {
             &mut self.discriminator_optimizer,
             state.discriminator_steps > 0,
         ) {
-            restore(adam, &state, "discriminator", state.discriminator_steps)?;
+            restore(adam, state, "discriminator", state.discriminator_steps)?;
         }
         Ok(())
     }

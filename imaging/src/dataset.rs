@@ -142,10 +142,12 @@ pub fn load_image(image: &ImageRef, options: LoadOptions) -> Result<Volume> {
             .extract_channel(c)
             .map_err(|e| ImagingError::Invalid(format!("{}: {e}", image.path.display())))?,
         (None, 1) => volume,
-        (None, n) => return Err(ImagingError::Invalid(format!(
+        (None, n) => {
+            return Err(ImagingError::Invalid(format!(
             "{}: has {n} channels; name the bright-field one in a manifest's channel_signal column",
             image.path.display()
-        ))),
+        )))
+        }
     };
     Ok(options.prepare(volume))
 }

@@ -12,39 +12,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rayon::{ThreadPool, ThreadPoolBuilder};
+use common::cpu::{assert_one_thread_did_the_work, cpu_during, pool};
 use silico_imaging::synth::{generate, Recipe};
-
-fn pool(threads: usize) -> ThreadPool {
-    ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-}
-
-/// User + system clock ticks from a `/proc/.../stat` line (fields 14 and 15; the name in
-/// parentheses may hold spaces).
-fn ticks(stat_path: &str) -> u64 {
-    let stat = std::fs::read_to_string(stat_path).unwrap();
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-        .split_whitespace()
-        .collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
-/// Runs `work` on the one thread of `single` and returns (the worker's, the process's) CPU
-/// ticks during it.
-fn cpu_during<R: Send>(single: &ThreadPool, work: impl FnOnce() -> R + Send) -> (u64, u64) {
-    assert_eq!(single.current_num_threads(), 1);
-    let worker = single.install(|| std::fs::read_link("/proc/thread-self").unwrap());
-    let worker = format!("/proc/{}/stat", worker.display());
-    let (worker_before, process_before) = (ticks(&worker), ticks("/proc/self/stat"));
-    single.install(work);
-    (
-        ticks(&worker) - worker_before,
-        ticks("/proc/self/stat") - process_before,
-    )
-}
 
 /// Every file under `dir` by its relative path, with its bytes.
 fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -83,12 +52,5 @@ fn synth_writes_the_same_bytes_on_any_pool_and_one_thread_of_a_one_thread_pool_m
     for (path, bytes) in &a {
         assert!(bytes == &b[path], "{} differs", path.display());
     }
-    assert!(
-        process >= 20,
-        "only {process} ticks of CPU, too little to tell threads apart"
-    );
-    assert!(
-        worker * 10 >= process * 9,
-        "the pool's one thread used {worker} of the process's {process} CPU ticks; the rest ran on other threads"
-    );
+    assert_one_thread_did_the_work("synth", (worker, process));
 }
