@@ -144,6 +144,20 @@ np.array([v.mean(), v.std(ddof=1)], dtype='<f8').tofile('out')
 }
 
 #[test]
+fn samples_of_equal_scores_match_scipy() {
+    // SciPy: wilcoxon([1, 2, 3], [1, 2, 3]) is (0, 1.0) by its permutation branch, 20 equal pairs
+    // (0, nan) by the normal branch, and one pair (0, 1.0) by the exact branch.
+    let equal = wilcoxon(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]).unwrap();
+    assert_eq!((equal.statistic, equal.p_value), (0.0, 1.0));
+    assert_eq!(equal.method, WilcoxonMethod::Permutation);
+    let many = wilcoxon(&[1.0; 20], &[1.0; 20]).unwrap();
+    assert_eq!(many.statistic, 0.0);
+    assert!(many.p_value.is_nan());
+    let one = wilcoxon(&[2.0], &[1.0]).unwrap();
+    assert_eq!((one.statistic, one.p_value), (0.0, 1.0));
+}
+
+#[test]
 fn bad_samples_are_refused() {
     assert_eq!(
         wilcoxon(&[1.0, 2.0], &[1.0]),

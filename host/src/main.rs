@@ -4,7 +4,7 @@
 mod cli;
 
 use clap::Parser;
-use cli::{evaluate, Cli, Command};
+use cli::{bench, evaluate, Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -15,7 +15,11 @@ fn main() -> ExitCode {
         Command::Plugins(args) => cli::plugins::run(args, &global),
         Command::Check(args) => cli::check::run(args, &global),
         Command::Train(args) => cli::train::run(args, &global),
-        Command::Bench(args) => cli::bench::run(args, &global),
+        Command::Bench(bench::Command::Run(args)) => bench::run::run(args, &global),
+        Command::Bench(bench::Command::Cell(args)) => bench::cell::run(args, &global),
+        Command::Bench(bench::Command::Status(args)) => bench::status::run(args, &global),
+        Command::Bench(bench::Command::Report(args)) => bench::report::run(args, &global),
+        Command::Bench(bench::Command::Speed(args)) => bench::speed::run(args, &global),
         Command::Import(args) => cli::import::run(args, &global),
         Command::Retrain(args) => cli::retrain::run(args, &global),
         Command::Segment(args) => cli::segment::run(args, &global),

@@ -262,7 +262,7 @@ struct RegistryFile {
 }
 
 /// One line for a deserialization error, naming the offending key under `prefix`.
-fn keyed_error<E: std::fmt::Display>(
+pub(crate) fn keyed_error<E: std::fmt::Display>(
     prefix: &str,
     error: serde_path_to_error::Error<E>,
 ) -> anyhow::Error {

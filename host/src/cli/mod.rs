@@ -35,7 +35,8 @@ pub enum Command {
     Plugins(plugins::Args),
     Check(check::Args),
     Train(train::Args),
-    Bench(bench::Args),
+    #[command(subcommand)]
+    Bench(bench::Command),
     Import(import::Args),
     Retrain(retrain::Args),
     Segment(segment::Args),
@@ -73,13 +74,21 @@ impl Global {
             .context("cannot start the compute thread pool")
     }
 
+    /// The registry file's path.
+    pub fn registry_path(&self) -> PathBuf {
+        self.registry
+            .clone()
+            .unwrap_or_else(silico::default_registry_path)
+    }
+
     /// The registry file.
     pub fn registry(&self) -> Result<Registry> {
-        let path = self
-            .registry
-            .clone()
-            .unwrap_or_else(silico::default_registry_path);
-        Registry::load(&path)
+        Registry::load(&self.registry_path())
+    }
+
+    /// `--threads`, if given.
+    pub fn threads(&self) -> Option<usize> {
+        self.threads.map(|n| n.max(1) as usize)
     }
 
     /// The registry and its plugin libraries, opened.
@@ -101,6 +110,11 @@ pub struct DeviceArg {
 impl DeviceArg {
     pub fn device(&self) -> Result<tch::Device> {
         parse_device(&self.device)
+    }
+
+    /// As given, to pass on to child processes.
+    pub fn as_given(&self) -> &str {
+        &self.device
     }
 }
 

@@ -1,12 +1,14 @@
-use super::{DeviceArg, Global};
+use crate::cli::{DeviceArg, Global};
 use anyhow::Result;
-use silico::bench::bench_training;
+use silico::bench::speed::bench_training;
 use std::process::ExitCode;
 
 /// Time training iterations of a registry model on random data of its batch and patch size
 /// (scripts/bench compares with PyTorch).
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  silico bench --model unet-tiny --iterations 5 --threads 2")]
+#[command(
+    after_help = "Example:\n  silico bench speed --model unet-tiny --iterations 5 --threads 2"
+)]
 pub struct Args {
     #[arg(long)]
     model: String,
