@@ -58,7 +58,15 @@ impl Bench {
         let data = registry.dir.path().join("data");
         let output = Command::new(silico_bin())
             .args([
-                "synth", "--recipe", "small", "--fields", "4", "--seed", "5", "--out",
+                "synth",
+                "--recipe",
+                "small",
+                "--fields",
+                "4",
+                "--seed",
+                "5",
+                "--noise-free",
+                "--out",
             ])
             .arg(&data)
             .output()
@@ -171,10 +179,29 @@ fn a_plan_runs_every_cell_once_and_refuses_changed_cells() {
         );
         assert!(rows.contains_key(&overall));
     }
-    let r: f64 = rows[&("tiny".into(), "dna".into(), "0".into(), "pearson_r".into())]
-        .parse()
-        .unwrap();
-    assert!((-1.0..=1.0).contains(&r));
+    let value = |metric: &str| -> f64 {
+        rows[&("tiny".into(), "dna".into(), "0".into(), metric.into())]
+            .parse()
+            .unwrap()
+    };
+    assert!((-1.0..=1.0).contains(&value("pearson_r")));
+    // The data name each target's noise-free version: the noise ceiling and r / C_max.
+    let ceiling = value("noise_ceiling");
+    assert!(ceiling > 0.5 && ceiling <= 1.0, "C_max {ceiling}");
+    let result: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("cells/tiny/dna/seed0/result.json")).unwrap(),
+    )
+    .unwrap();
+    for image in result["images"].as_array().unwrap() {
+        let (r, c, ratio) = (
+            image["pearson_r"].as_f64().unwrap(),
+            image["noise_ceiling"].as_f64().unwrap(),
+            image["r_over_noise_ceiling"].as_f64().unwrap(),
+        );
+        assert!((ratio - r / c).abs() < 1e-12, "{image}");
+    }
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains("data-cell=\"tiny-l1/nucleoli\""));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert!(json["plan"].as_str().unwrap().contains("[models.tiny-l1]"));
@@ -324,4 +351,26 @@ train = { iterations = 20, batch = 1, patch = [8, 16, 16], lr = 1e30, checkpoint
             .contains("loss `mse` is"),
         "{json}"
     );
+}
+
+#[test]
+fn a_plan_with_an_unknown_component_is_refused_before_any_cell_runs() {
+    let bench = Bench::new();
+    let unknown = r#"
+[models.own]
+generator = { component = "unet3e" }
+losses = [{ component = "mse" }]
+"#;
+    let plan = bench.plan("plan.toml", &plan_text(&bench.data, "[0]", unknown));
+    let out = bench.registry.dir.path().join("bench");
+    let output = bench.run(&plan, &out, &[]);
+    let message = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success());
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.contains("key `models.own`")
+            && message.contains("no plugin library provides a generator called `unet3e`"),
+        "{message}"
+    );
+    assert!(!out.join("cells").exists(), "no cell may start");
 }

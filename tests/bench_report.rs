@@ -66,6 +66,8 @@ fn cell(model: &str, structure: &str, seed: u64) -> CellResult {
                 ssim: r - 0.1,
                 psnr: 20.0 + 10.0 * r,
                 jaccard: Some(r - 0.25),
+                noise_ceiling: None,
+                r_over_noise_ceiling: None,
             }
         })
         .collect();
@@ -198,7 +200,7 @@ fn report() -> &'static Path {
         }
         std::fs::write(out.join("plan.toml"), PLAN).unwrap();
         let registry = Registry::parse("[plugins]\n", &out.join("registry.toml")).unwrap();
-        let plan = Plan::load(&out.join("plan.toml"), &registry).unwrap();
+        let plan = Plan::load(&out.join("plan.toml"), None, &registry).unwrap();
         for model in ["deep", "wide"] {
             for structure in ["dna", "nucleoli"] {
                 for seed in [0, 1] {

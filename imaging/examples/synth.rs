@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use silico_imaging::synth::{generate, generate_field, Recipe};
+use silico_imaging::synth::{generate, generate_field, Recipe, SynthOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -26,7 +26,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64()
     );
     let started = Instant::now();
-    let summary = generate(&recipe, Path::new(out), fields, seed)?;
+    let summary = generate(
+        &recipe,
+        Path::new(out),
+        fields,
+        seed,
+        SynthOptions::default(),
+    )?;
     println!(
         "{summary}\ntotal with files: {:.2} s",
         started.elapsed().as_secs_f64()

@@ -4,6 +4,9 @@
 //! `TiffDataset`) or one `path` column with `channel_signal,channel_target` indices into a
 //! multi-channel file (fnet's `CziDataset` / `MultiChTiffDataset`; in the Allen 7-channel files
 //! membrane is 1, structure 3, DNA 5, bright-field 6). Both forms may carry channel columns.
+//! Either form may name each target's noise-free version (`silico synth --noise-free` writes
+//! it): a `path_target_noise_free` column, a `channel_target_noise_free` column (a channel of
+//! the target's file unless a `path_target_noise_free` names another), or both.
 //! Relative paths resolve against the CSV's folder. An optional `split` column (`train`/`test`)
 //! fixes the split; otherwise a seeded shuffle makes it (the paper: 60 train / 20 test per
 //! structure; fnet: 75/25). Images are z-scored per image (fnet's `normalize`) and optionally
@@ -60,21 +63,41 @@ pub struct ManifestRow {
     pub line: usize,
     pub signal: ImageRef,
     pub target: ImageRef,
+    /// The target without its noise, where the manifest names it.
+    pub target_noise_free: Option<ImageRef>,
     pub split: Option<Split>,
 }
 
-/// One row of a `path_signal,path_target,split` manifest, as [`write_manifest`] writes it.
+/// One row of a `path_signal,path_target[,path_target_noise_free],split` manifest, as
+/// [`write_manifest`] writes it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ManifestEntry {
     /// Relative paths resolve against the manifest's folder when it is read.
     pub path_signal: PathBuf,
     pub path_target: PathBuf,
+    /// The column is written only when entries name one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_target_noise_free: Option<PathBuf>,
     pub split: Split,
 }
 
 /// Writes a manifest that [`Manifest::load`] reads back, atomically; fields are quoted where
-/// they need it (a comma or a quote in a path).
+/// they need it (a comma or a quote in a path). Either every entry names a noise-free target
+/// or none does.
 pub fn write_manifest(csv: &Path, entries: &[ManifestEntry]) -> Result<()> {
+    let with_noise_free = entries
+        .iter()
+        .filter(|e| e.path_target_noise_free.is_some())
+        .count();
+    if with_noise_free != 0 && with_noise_free != entries.len() {
+        return Err(ImagingError::Manifest {
+            csv: csv.to_path_buf(),
+            detail: format!(
+                "{with_noise_free} of {} entries name a path_target_noise_free; name one for every entry or for none",
+                entries.len()
+            ),
+        });
+    }
     write_atomic_with(csv, |out| {
         let mut writer = csv::Writer::from_writer(out);
         for entry in entries {
@@ -121,14 +144,34 @@ pub struct LoadOptions {
 impl LoadOptions {
     /// Resamples and normalizes one loaded single-channel image as these options say.
     pub fn prepare(&self, volume: Volume) -> Volume {
-        let mut volume = match self.resample_to_um {
-            Some(voxel) => resample_to_voxel(&volume, voxel),
-            None => volume,
-        };
-        if self.normalize {
-            z_score(&mut volume.data);
+        self.prepare_measured(volume).0
+    }
+
+    /// [`LoadOptions::prepare`], also returning the z-score it applied (`None` without
+    /// `normalize`).
+    fn prepare_measured(&self, volume: Volume) -> (Volume, Option<ZScore>) {
+        let mut volume = self.resample(volume);
+        let applied = self.normalize.then(|| ZScore::of(&volume.data));
+        if let Some(z) = applied {
+            z.apply(&mut volume.data);
+        }
+        (volume, applied)
+    }
+
+    /// Resamples as [`LoadOptions::prepare`] does, then applies another image's z-score.
+    fn prepare_as(&self, volume: Volume, z_score: Option<ZScore>) -> Volume {
+        let mut volume = self.resample(volume);
+        if let Some(z) = z_score {
+            z.apply(&mut volume.data);
         }
         volume
+    }
+
+    fn resample(&self, volume: Volume) -> Volume {
+        match self.resample_to_um {
+            Some(voxel) => resample_to_voxel(&volume, voxel),
+            None => volume,
+        }
     }
 }
 
@@ -210,6 +253,8 @@ impl Manifest {
         };
         let channel_signal = column(&["channel_signal"]);
         let channel_target = column(&["channel_target"]);
+        let noise_free_col = column(&["path_target_noise_free"]);
+        let channel_noise_free = column(&["channel_target_noise_free"]);
         if signal_col == target_col && (channel_signal.is_none() || channel_target.is_none()) {
             return Err(manifest_error(
                 "a single `path` column needs channel_signal and channel_target columns (channel indices, from 0)".into(),
@@ -261,16 +306,30 @@ impl Manifest {
                     }
                 },
             };
+            let signal = ImageRef {
+                path: resolve(field(signal_col, &headers[signal_col])?),
+                channel: channel(channel_signal, "channel_signal")?,
+            };
+            let target = ImageRef {
+                path: resolve(field(target_col, &headers[target_col])?),
+                channel: channel(channel_target, "channel_target")?,
+            };
+            let target_noise_free = if noise_free_col.is_some() || channel_noise_free.is_some() {
+                Some(ImageRef {
+                    path: match noise_free_col {
+                        Some(col) => resolve(field(col, "path_target_noise_free")?),
+                        None => target.path.clone(),
+                    },
+                    channel: channel(channel_noise_free, "channel_target_noise_free")?,
+                })
+            } else {
+                None
+            };
             rows.push(ManifestRow {
                 line,
-                signal: ImageRef {
-                    path: resolve(field(signal_col, &headers[signal_col])?),
-                    channel: channel(channel_signal, "channel_signal")?,
-                },
-                target: ImageRef {
-                    path: resolve(field(target_col, &headers[target_col])?),
-                    channel: channel(channel_target, "channel_target")?,
-                },
+                signal,
+                target,
+                target_noise_free,
                 split,
             });
         }
@@ -283,10 +342,15 @@ impl Manifest {
         })
     }
 
-    /// Fails on the first row whose signal or target file does not exist.
+    /// Fails on the first row whose signal, target or noise-free target file does not exist.
     pub fn check_files(&self) -> Result<()> {
         for row in &self.rows {
-            for (what, image) in [("signal", &row.signal), ("target", &row.target)] {
+            let noise_free = row
+                .target_noise_free
+                .as_ref()
+                .map(|image| ("target_noise_free", image));
+            let images = [("signal", &row.signal), ("target", &row.target)];
+            for (what, image) in images.into_iter().chain(noise_free) {
                 if !image.path.is_file() {
                     return Err(self.row_error(
                         row.line,
@@ -354,6 +418,41 @@ impl Manifest {
 
     /// Loads one row as a normalized signal/target pair.
     pub fn load_pair(&self, row: &ManifestRow, options: LoadOptions) -> Result<ImagePair> {
+        let (signal, target, _) = self.read_row(row, false)?;
+        Ok(ImagePair {
+            line: row.line,
+            signal: options.prepare(signal),
+            target: options.prepare(target),
+        })
+    }
+
+    /// Loads one row as [`Manifest::load_pair`] does, and its noise-free target (`None` where
+    /// the row names none) prepared as its noisy target is: resampled alike, then z-scored with
+    /// the *noisy* target's mean and standard deviation, so that `target − noise_free` is the
+    /// target's noise in the target's units.
+    pub fn load_pair_with_noise_free(
+        &self,
+        row: &ManifestRow,
+        options: LoadOptions,
+    ) -> Result<(ImagePair, Option<Volume>)> {
+        let (signal, target, noise_free) = self.read_row(row, true)?;
+        let (target, target_z_score) = options.prepare_measured(target);
+        let noise_free = noise_free.map(|v| options.prepare_as(v, target_z_score));
+        let pair = ImagePair {
+            line: row.line,
+            signal: options.prepare(signal),
+            target,
+        };
+        Ok((pair, noise_free))
+    }
+
+    /// One row's signal, target and (with `noise_free`, where the row names one) noise-free
+    /// target as stored, one channel each, of equal shape.
+    fn read_row(
+        &self,
+        row: &ManifestRow,
+        noise_free: bool,
+    ) -> Result<(Volume, Volume, Option<Volume>)> {
         let row_error = |detail: String| self.row_error(row.line, detail);
         let load = |what: &str, image: &ImageRef, cache: Option<&Volume>| -> Result<Volume> {
             let volume = match cache {
@@ -399,11 +498,23 @@ impl Manifest {
                 signal.shape, target.shape
             )));
         }
-        Ok(ImagePair {
-            line: row.line,
-            signal: options.prepare(signal),
-            target: options.prepare(target),
-        })
+        let noise_free = match row.target_noise_free.as_ref().filter(|_| noise_free) {
+            None => None,
+            Some(image) => {
+                let shared = signal_file
+                    .as_ref()
+                    .filter(|_| image.path == row.signal.path);
+                let volume = load("target_noise_free", image, shared)?;
+                if volume.shape != target.shape {
+                    return Err(row_error(format!(
+                        "noise-free target shape (C,Z,Y,X) {:?} differs from target shape {:?}",
+                        volume.shape, target.shape
+                    )));
+                }
+                Some(volume)
+            }
+        };
+        Ok((signal, target, noise_free))
     }
 
     /// Loads the given rows in order.
@@ -456,16 +567,37 @@ pub fn image_names<P: AsRef<Path>>(paths: &[P]) -> Vec<String> {
 /// Subtracts the mean and divides by the standard deviation, in place (fnet's `normalize`);
 /// a constant image becomes all zeros rather than NaN.
 pub fn z_score(data: &mut [f32]) {
-    if data.is_empty() {
-        return;
+    ZScore::of(data).apply(data);
+}
+
+/// The shift and scale [`z_score`] applies to one image, to apply to another.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ZScore {
+    mean: f64,
+    /// 1 / standard deviation; 0 for a constant image.
+    scale: f64,
+}
+
+impl ZScore {
+    fn of(data: &[f32]) -> ZScore {
+        if data.is_empty() {
+            return ZScore {
+                mean: 0.0,
+                scale: 1.0,
+            };
+        }
+        let n = data.len() as f64;
+        let mean = data.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let variance = data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        let std = variance.sqrt();
+        let scale = if std > 0.0 { 1.0 / std } else { 0.0 };
+        ZScore { mean, scale }
     }
-    let n = data.len() as f64;
-    let mean = data.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let variance = data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-    let std = variance.sqrt();
-    let scale = if std > 0.0 { 1.0 / std } else { 0.0 };
-    for v in data.iter_mut() {
-        *v = ((*v as f64 - mean) * scale) as f32;
+
+    fn apply(self, data: &mut [f32]) {
+        for v in data.iter_mut() {
+            *v = ((*v as f64 - self.mean) * self.scale) as f32;
+        }
     }
 }
 

@@ -5,10 +5,11 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use silico_imaging::dataset::{
-    image_names, write_manifest, LoadOptions, Manifest, ManifestEntry, PatchSampler, Split,
-    SplitSpec,
+    image_names, write_manifest, z_score, ImageRef, LoadOptions, Manifest, ManifestEntry,
+    PatchSampler, Split, SplitSpec,
 };
 use silico_imaging::resample::resample_to_voxel;
+use silico_imaging::rng::Rng;
 use silico_imaging::tiff::write_volume;
 use silico_imaging::Volume;
 
@@ -226,11 +227,13 @@ fn a_written_manifest_quotes_a_comma_and_a_quote_and_reads_back() {
         ManifestEntry {
             path_signal: PathBuf::from("plate 1, \"good\" wells/bf.tif"),
             path_target: PathBuf::from("plate 1, \"good\" wells/dna.tif"),
+            path_target_noise_free: None,
             split: Split::Train,
         },
         ManifestEntry {
             path_signal: PathBuf::from("plain/bf.tif"),
             path_target: PathBuf::from("plain/dna.tif"),
+            path_target_noise_free: None,
             split: Split::Test,
         },
     ];
@@ -259,4 +262,242 @@ fn a_written_manifest_quotes_a_comma_and_a_quote_and_reads_back() {
         })
         .collect();
     assert_eq!(read, written);
+}
+
+#[test]
+fn a_noise_free_column_is_written_quoted_and_reads_back() {
+    let dir = common::scratch("dataset-noise-free-column");
+    let csv = dir.join("dna.csv");
+    let odd = "plate 1, \"good\" wells";
+    let entries = vec![
+        ManifestEntry {
+            path_signal: PathBuf::from(format!("{odd}/bf.tif")),
+            path_target: PathBuf::from(format!("{odd}/dna.tif")),
+            path_target_noise_free: Some(PathBuf::from(format!("{odd}/noise_free/dna.tif"))),
+            split: Split::Train,
+        },
+        ManifestEntry {
+            path_signal: PathBuf::from("plain/bf.tif"),
+            path_target: PathBuf::from("plain/dna.tif"),
+            path_target_noise_free: Some(PathBuf::from("plain/noise_free/dna.tif")),
+            split: Split::Test,
+        },
+    ];
+    write_manifest(&csv, &entries).unwrap();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(
+        text,
+        "path_signal,path_target,path_target_noise_free,split\n\
+         \"plate 1, \"\"good\"\" wells/bf.tif\",\"plate 1, \"\"good\"\" wells/dna.tif\",\"plate 1, \"\"good\"\" wells/noise_free/dna.tif\",train\n\
+         plain/bf.tif,plain/dna.tif,plain/noise_free/dna.tif,test\n"
+    );
+    let manifest = Manifest::load(&csv).unwrap();
+    let read: Vec<_> = manifest
+        .rows
+        .iter()
+        .map(|r| (r.target.path.clone(), r.target_noise_free.clone(), r.split))
+        .collect();
+    let written: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            let noise_free = e.path_target_noise_free.as_ref().map(|p| ImageRef {
+                path: dir.join(p),
+                channel: None,
+            });
+            (dir.join(&e.path_target), noise_free, Some(e.split))
+        })
+        .collect();
+    assert_eq!(read, written);
+
+    // A noise-free target for some entries only is refused before anything is written.
+    let mut mixed = entries.clone();
+    mixed[1].path_target_noise_free = None;
+    let error = write_manifest(&dir.join("mixed.csv"), &mixed)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("mixed.csv")
+            && error.contains("1 of 2 entries name a path_target_noise_free"),
+        "{error}"
+    );
+    assert!(!dir.join("mixed.csv").exists());
+    // Without the column, rows name none; an empty value in it is an error naming the column.
+    let plain = Manifest::parse(&csv, "path_signal,path_target\nbf.tif,dna.tif\n").unwrap();
+    assert_eq!(plain.rows[0].target_noise_free, None);
+    let error = Manifest::parse(
+        &csv,
+        "path_signal,path_target,path_target_noise_free\nbf.tif,dna.tif,\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("row 2") && error.contains("empty `path_target_noise_free`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_noise_free_channel_comes_from_the_target_file_unless_a_path_names_another() {
+    let dir = common::scratch("dataset-noise-free-channel");
+    let cell = ramp([7, 4, 8, 8], [0.29, 0.108, 0.108], 1.0);
+    write_volume(&dir.join("cell.tif"), &cell).unwrap();
+    write_volume(&dir.join("other.tif"), &cell).unwrap();
+    let raw = LoadOptions {
+        normalize: false,
+        resample_to_um: None,
+    };
+    for (text, file, channel) in [
+        (
+            "path,channel_signal,channel_target,channel_target_noise_free\ncell.tif,6,3,4\n",
+            "cell.tif",
+            4,
+        ),
+        (
+            "path,channel_signal,channel_target,path_target_noise_free,channel_target_noise_free\ncell.tif,6,3,other.tif,2\n",
+            "other.tif",
+            2,
+        ),
+    ] {
+        write_csv(&dir.join("m.csv"), text);
+        let manifest = Manifest::load(&dir.join("m.csv")).unwrap();
+        let row = &manifest.rows[0];
+        assert_eq!(
+            row.target_noise_free,
+            Some(ImageRef {
+                path: dir.join(file),
+                channel: Some(channel),
+            })
+        );
+        manifest.check_files().unwrap();
+        let (pair, noise_free) = manifest.load_pair_with_noise_free(row, raw).unwrap();
+        assert_eq!(pair.target.data, cell.channel_data(3));
+        assert_eq!(noise_free.unwrap().data, cell.channel_data(channel));
+    }
+    // A multi-channel noise-free file needs its channel named.
+    write_csv(
+        &dir.join("m.csv"),
+        "path_signal,path_target,path_target_noise_free,channel_signal,channel_target\ncell.tif,cell.tif,other.tif,6,3\n",
+    );
+    let manifest = Manifest::load(&dir.join("m.csv")).unwrap();
+    let error = manifest
+        .load_pair_with_noise_free(&manifest.rows[0], raw)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("other.tif has 7 channels") && error.contains("channel_target_noise_free"),
+        "{error}"
+    );
+}
+
+/// Population variance and Pearson correlation, in f64.
+fn variance(values: &[f32]) -> f64 {
+    let n = values.len() as f64;
+    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+    values
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n
+}
+
+fn correlation(a: &[f32], b: &[f32]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (
+        a.iter().map(|&v| v as f64).sum::<f64>() / n,
+        b.iter().map(|&v| v as f64).sum::<f64>() / n,
+    );
+    let cov = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - ma) * (y as f64 - mb))
+        .sum::<f64>()
+        / n;
+    cov / (variance(a) * variance(b)).sqrt()
+}
+
+#[test]
+fn the_noise_free_target_is_prepared_in_its_noisy_targets_units() {
+    let dir = common::scratch("dataset-noise-free-units");
+    let (shape, voxel) = ([1, 12, 40, 40], [0.29, 0.108, 0.108]);
+    // A smooth positive image far from zero mean, as camera counts are.
+    let clean: Vec<f32> = (0..shape.iter().product::<usize>())
+        .map(|i| {
+            let (z, y, x) = (i / 1600, (i / 40) % 40, i % 40);
+            500.0
+                + 40.0 * ((x as f32 * 0.3).sin() * (y as f32 * 0.2).cos())
+                + 20.0 * (z as f32 * 0.5).sin()
+        })
+        .collect();
+    let clean_variance = variance(&clean);
+    write_volume(&dir.join("s.tif"), &ramp(shape, voxel, 1.0)).unwrap();
+    write_volume(
+        &dir.join("clean.tif"),
+        &Volume::from_data(clean.clone(), shape, voxel).unwrap(),
+    )
+    .unwrap();
+    write_csv(
+        &dir.join("m.csv"),
+        "path_signal,path_target,path_target_noise_free\ns.tif,noisy.tif,clean.tif\n",
+    );
+    for (seed, relative_sd) in [(1, 0.3), (2, 1.0), (3, 2.0)] {
+        let sd = relative_sd * clean_variance.sqrt();
+        let mut rng = Rng::new(seed);
+        let noisy: Vec<f32> = clean
+            .iter()
+            .map(|&c| c + (sd * rng.normal()) as f32)
+            .collect();
+        let noisy_variance = variance(&noisy);
+        let noisy_volume = Volume::from_data(noisy.clone(), shape, voxel).unwrap();
+        write_volume(&dir.join("noisy.tif"), &noisy_volume).unwrap();
+        let manifest = Manifest::load(&dir.join("m.csv")).unwrap();
+        let row = &manifest.rows[0];
+        let (pair, noise_free) = manifest
+            .load_pair_with_noise_free(row, LoadOptions::default())
+            .unwrap();
+        let noise_free = noise_free.unwrap();
+        let (target, noise_free) = (&pair.target.data, &noise_free.data);
+        // The noise variance in z-scored units: σ² over the noisy target's variance.
+        let residual: Vec<f32> = target.iter().zip(noise_free).map(|(t, c)| t - c).collect();
+        let var_noise = variance(&residual);
+        let expected = sd * sd / noisy_variance;
+        assert!(
+            (var_noise / expected - 1.0).abs() < 0.03,
+            "noise sd {relative_sd} × signal: var(target − noise-free) {var_noise}, drawn {expected}"
+        );
+        // The noise ceiling's definition: r(noisy, noise-free) = 1/sqrt(1 + vn/(vt − vn)).
+        let var_target = variance(target);
+        assert!((var_target - 1.0).abs() < 1e-4);
+        let c_max = 1.0 / (1.0 + var_noise / (var_target - var_noise)).sqrt();
+        let r = correlation(target, noise_free);
+        assert!(
+            (c_max - r).abs() < 0.01,
+            "noise sd {relative_sd} × signal: C_max {c_max}, r {r}"
+        );
+
+        // Resampling applies to both alike, then the noisy target's z-score to both.
+        let options = LoadOptions {
+            normalize: true,
+            resample_to_um: Some([0.29, 0.29, 0.29]),
+        };
+        let (resampled, resampled_noise_free) =
+            manifest.load_pair_with_noise_free(row, options).unwrap();
+        let resampled_noise_free = resampled_noise_free.unwrap();
+        assert_eq!(resampled.target.shape, [1, 12, 15, 15]);
+        assert_eq!(resampled_noise_free.shape, resampled.target.shape);
+        let mut noisy_resampled = resample_to_voxel(&noisy_volume, [0.29, 0.29, 0.29]).data;
+        let clean_resampled = resample_to_voxel(
+            &Volume::from_data(clean.clone(), shape, voxel).unwrap(),
+            [0.29; 3],
+        )
+        .data;
+        let n = noisy_resampled.len() as f64;
+        let mean = noisy_resampled.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let sd = variance(&noisy_resampled).sqrt();
+        for (&loaded, &c) in resampled_noise_free.data.iter().zip(&clean_resampled) {
+            let by_hand = ((c as f64 - mean) / sd) as f32;
+            assert!((loaded - by_hand).abs() < 1e-4, "{loaded} vs {by_hand}");
+        }
+        z_score(&mut noisy_resampled);
+        assert_eq!(resampled.target.data, noisy_resampled);
+    }
 }

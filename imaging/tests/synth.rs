@@ -2,8 +2,15 @@
 
 mod common;
 
+use common::files;
+
 use silico_imaging::dataset::{LoadOptions, Manifest, SplitSpec};
-use silico_imaging::synth::{generate, generate_field, Field, Recipe, Structure};
+use std::path::Path;
+
+use silico_imaging::synth::{
+    generate, generate_field, generate_field_with, Field, Recipe, Structure, SynthOptions,
+};
+use silico_imaging::tiff::read_volume;
 
 fn tiny() -> Recipe {
     Recipe {
@@ -33,8 +40,8 @@ fn same_seed_gives_same_bytes_and_other_seeds_differ() {
         common::scratch("synth-det-1"),
         common::scratch("synth-det-2"),
     );
-    generate(&recipe, &d1, 2, 9).unwrap();
-    generate(&recipe, &d2, 2, 9).unwrap();
+    generate(&recipe, &d1, 2, 9, SynthOptions::default()).unwrap();
+    generate(&recipe, &d2, 2, 9, SynthOptions::default()).unwrap();
     for file in [
         "fields/field_001/brightfield.tif",
         "fields/field_000/labels/nucleoli.tif",
@@ -210,7 +217,7 @@ fn masks_labels_and_channels_are_aligned() {
 #[test]
 fn generated_dataset_loads_through_its_manifests() {
     let dir = common::scratch("synth-manifest");
-    let summary = generate(&tiny(), &dir, 4, 1).unwrap();
+    let summary = generate(&tiny(), &dir, 4, 1, SynthOptions::default()).unwrap();
     assert_eq!(summary.manifests.len(), 12);
     let mut expected = String::from("path_signal,path_target,split\n");
     for (index, field) in summary.fields.iter().enumerate() {
@@ -253,5 +260,161 @@ fn a_recipe_with_a_bad_key_names_the_key() {
     assert_eq!(
         Recipe::from_toml(&default.to_toml(), "roundtrip").unwrap(),
         default
+    );
+}
+
+const NOISE_FREE: SynthOptions = SynthOptions { noise_free: true };
+
+#[test]
+fn noise_free_targets_leave_every_other_file_as_it_was() {
+    let recipe = tiny();
+    let (plain_dir, noise_free_dir) = (
+        common::scratch("synth-plain"),
+        common::scratch("synth-noise-free"),
+    );
+    generate(&recipe, &plain_dir, 2, 5, SynthOptions::default()).unwrap();
+    generate(&recipe, &noise_free_dir, 2, 5, NOISE_FREE).unwrap();
+    let (plain, with_noise_free) = (files(&plain_dir), files(&noise_free_dir));
+    for (path, bytes) in &plain {
+        if path.extension().is_some_and(|e| e == "csv") {
+            continue;
+        }
+        assert!(
+            bytes == &with_noise_free[path],
+            "{} differs",
+            path.display()
+        );
+    }
+    let mut added: Vec<String> = with_noise_free
+        .keys()
+        .filter(|p| !plain.contains_key(*p))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    added.sort();
+    let mut expected: Vec<String> = (0..2)
+        .flat_map(|f| {
+            Structure::ALL.map(|s| format!("fields/field_{f:03}/noise_free/{}.tif", s.name()))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(added, expected);
+    // Each manifest gains the column and nothing else.
+    for s in Structure::ALL {
+        let csv = format!("{}.csv", s.name());
+        let plain_text = String::from_utf8(plain[Path::new(&csv)].clone()).unwrap();
+        let text = String::from_utf8(with_noise_free[Path::new(&csv)].clone()).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("path_signal,path_target,path_target_noise_free,split")
+        );
+        for (line, plain_line) in lines.zip(plain_text.lines().skip(1)) {
+            let columns: Vec<&str> = line.split(',').collect();
+            let dir = columns[1].rsplit_once('/').unwrap().0;
+            assert_eq!(columns[2], format!("{dir}/noise_free/{}.tif", s.name()));
+            assert_eq!(
+                format!("{},{},{}", columns[0], columns[1], columns[3]),
+                plain_line
+            );
+        }
+    }
+    // In memory too: the same draws, with or without the expectation beside them.
+    let a = generate_field(&recipe, 5, 1);
+    let b = generate_field_with(&recipe, 5, 1, NOISE_FREE);
+    assert_eq!(a.fluorescence, b.fluorescence);
+    assert_eq!(a.brightfield, b.brightfield);
+    assert!(a.fluorescence_noise_free.is_none());
+    let noise_free = b.fluorescence_noise_free.unwrap();
+    let written =
+        read_volume(&noise_free_dir.join("fields/field_001/noise_free/golgi.tif")).unwrap();
+    assert_eq!(written.data, noise_free[Structure::Golgi as usize]);
+    assert_eq!(written.voxel_um, recipe.voxel_um);
+}
+
+#[test]
+fn the_noise_free_image_is_the_mean_of_the_noisy_one() {
+    let recipe = tiny();
+    let field = generate_field_with(&recipe, 11, 0, NOISE_FREE);
+    let noise_free = field.fluorescence_noise_free.as_ref().unwrap();
+    let camera_floor = (recipe.noise.background + recipe.noise.offset) as f32;
+    for s in Structure::ALL {
+        let (noisy, clean) = (&field.fluorescence[s as usize], &noise_free[s as usize]);
+        // Where no structure is, the expectation is the background plus the offset exactly,
+        // and the noise's variance is the Poisson background's plus the read noise's.
+        let empty: Vec<f64> = noisy
+            .iter()
+            .zip(clean)
+            .filter(|(_, &c)| c == camera_floor)
+            .map(|(&n, _)| n as f64)
+            .collect();
+        assert!(
+            empty.len() > 1000,
+            "{}: {} empty voxels",
+            s.name(),
+            empty.len()
+        );
+        let sd = (recipe.noise.background + recipe.noise.read.powi(2)).sqrt();
+        let mean = empty.iter().sum::<f64>() / empty.len() as f64;
+        let tolerance = 4.0 * sd / (empty.len() as f64).sqrt();
+        assert!(
+            (mean - camera_floor as f64).abs() < tolerance,
+            "{}: mean {mean} where nothing is, expected {camera_floor} ± {tolerance}",
+            s.name()
+        );
+        // Over the whole image, bright voxels included, noisy − noise-free has mean zero.
+        let residual: Vec<f64> = noisy
+            .iter()
+            .zip(clean)
+            .map(|(&n, &c)| n as f64 - c as f64)
+            .collect();
+        let n = residual.len() as f64;
+        let mean = residual.iter().sum::<f64>() / n;
+        let sd = (residual.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt();
+        assert!(
+            mean.abs() < 4.0 * sd / n.sqrt(),
+            "{}: noisy − noise-free has mean {mean} (sd {sd})",
+            s.name()
+        );
+        assert!(
+            clean.iter().any(|&c| c > camera_floor + 20.0),
+            "{}: no signal in the noise-free image",
+            s.name()
+        );
+    }
+}
+
+#[test]
+fn noise_free_targets_load_through_their_manifests() {
+    let dir = common::scratch("synth-noise-free-manifest");
+    generate(&tiny(), &dir, 2, 3, NOISE_FREE).unwrap();
+    let manifest = Manifest::load(&dir.join("dna.csv")).unwrap();
+    manifest.check_files().unwrap();
+    let row = &manifest.rows[0];
+    assert_eq!(
+        row.target_noise_free.as_ref().unwrap().path,
+        dir.join("fields/field_000/noise_free/dna.tif")
+    );
+    let (pair, noise_free) = manifest
+        .load_pair_with_noise_free(row, LoadOptions::default())
+        .unwrap();
+    assert_eq!(
+        pair,
+        manifest.load_pair(row, LoadOptions::default()).unwrap()
+    );
+    let noise_free = noise_free.unwrap();
+    assert_eq!(noise_free.shape, pair.target.shape);
+    // In the noisy target's units the noise-free image keeps (nearly) its mean of zero.
+    let mean =
+        noise_free.data.iter().map(|&v| v as f64).sum::<f64>() / noise_free.data.len() as f64;
+    assert!(
+        mean.abs() < 0.01,
+        "noise-free mean {mean} in z-scored units"
+    );
+
+    std::fs::remove_file(dir.join("fields/field_001/noise_free/dna.tif")).unwrap();
+    let error = manifest.check_files().unwrap_err().to_string();
+    assert!(
+        error.contains("fields/field_001/noise_free/dna.tif") && error.contains("does not exist"),
+        "{error}"
     );
 }

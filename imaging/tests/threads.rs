@@ -9,29 +9,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use common::files;
 
 use common::cpu::{assert_one_thread_did_the_work, cpu_during, pool};
-use silico_imaging::synth::{generate, Recipe};
-
-/// Every file under `dir` by its relative path, with its bytes.
-fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut found = BTreeMap::new();
-    let mut folders = vec![dir.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                found.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
-            }
-        }
-    }
-    found
-}
+use silico_imaging::synth::{generate, Recipe, SynthOptions};
 
 #[test]
 fn synth_writes_the_same_bytes_on_any_pool_and_one_thread_of_a_one_thread_pool_makes_them() {
@@ -43,8 +24,10 @@ fn synth_writes_the_same_bytes_on_any_pool_and_one_thread_of_a_one_thread_pool_m
     };
     let (on_single, on_three) = (common::scratch("threads-1"), common::scratch("threads-3"));
     let single = pool(1);
-    let (worker, process) = cpu_during(&single, || generate(&recipe, &on_single, 3, 2).unwrap());
-    pool(3).install(|| generate(&recipe, &on_three, 3, 2).unwrap());
+    let (worker, process) = cpu_during(&single, || {
+        generate(&recipe, &on_single, 3, 2, SynthOptions::default()).unwrap()
+    });
+    pool(3).install(|| generate(&recipe, &on_three, 3, 2, SynthOptions::default()).unwrap());
 
     let (a, b) = (files(&on_single), files(&on_three));
     assert!(a.len() > 3 * 30, "{} files", a.len());

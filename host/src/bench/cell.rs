@@ -19,7 +19,9 @@ use crate::{
 };
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use silico_evaluation::{data_range, pixel_metrics};
+use silico_evaluation::{
+    data_range, noise_ceiling, noise_ceiling::variance, noise_variance, normalized_r, pixel_metrics,
+};
 use silico_imaging::{dataset::Manifest, tiff};
 use std::{
     collections::BTreeMap,
@@ -51,7 +53,7 @@ impl CellRecord {
             model: cell.model.clone(),
             structure: cell.structure.clone(),
             seed: cell.seed,
-            data: plan.data.clone(),
+            data: fs::canonicalize(&plan.data).unwrap_or_else(|_| plan.data.clone()),
             definition: cell.definition.to_string(),
         }
     }
@@ -191,6 +193,22 @@ impl CellRun<'_> {
         metrics.insert("mse".into(), mean(|s| s.mse, &images));
         metrics.insert("ssim".into(), mean(|s| s.ssim, &images));
         metrics.insert("psnr".into(), mean(|s| s.psnr, &images));
+        // Only where every test image's target has a known noise ceiling.
+        let ceilings: Option<Vec<(f64, f64)>> = images
+            .iter()
+            .map(|s| s.noise_ceiling.zip(s.r_over_noise_ceiling))
+            .collect();
+        if let Some(ceilings) = ceilings {
+            let n = ceilings.len() as f64;
+            metrics.insert(
+                "noise_ceiling".into(),
+                ceilings.iter().map(|c| c.0).sum::<f64>() / n,
+            );
+            metrics.insert(
+                "r_over_noise_ceiling".into(),
+                ceilings.iter().map(|c| c.1).sum::<f64>() / n,
+            );
+        }
         let source = PredictionSource {
             label: cell.model.clone(),
             folder: predictions,
@@ -278,7 +296,8 @@ impl CellRun<'_> {
     }
 
     /// Pearson r, MSE, SSIM and PSNR of each predicted test image against its target, both as
-    /// training sees them (z-scored); SSIM and PSNR take the target's range.
+    /// training sees them (z-scored); SSIM and PSNR take the target's range. Where the data name
+    /// the target's noise-free version, also its noise ceiling C_max and r / C_max.
     fn score(&self, cell: &Cell, predictions: &Path) -> Result<Vec<ImageScores>> {
         let manifest = Manifest::load(&manifest_path(&self.plan.data, &cell.structure))?;
         let names = manifest.image_names();
@@ -289,7 +308,8 @@ impl CellRun<'_> {
             if !path.is_file() {
                 continue;
             }
-            let target = manifest.load_pair(row, load_options())?.target;
+            let (pair, noise_free) = manifest.load_pair_with_noise_free(row, load_options())?;
+            let target = pair.target;
             let prediction = tiff::read_volume(&path)?;
             let shape = target.spatial_shape();
             let m = pixel_metrics(
@@ -299,6 +319,12 @@ impl CellRun<'_> {
                 data_range(&target.data),
             )
             .with_context(|| path.display().to_string())?;
+            let ceiling = noise_free.and_then(|clean| {
+                noise_ceiling(
+                    variance(&target.data),
+                    noise_variance(&target.data, &clean.data),
+                )
+            });
             scores.push(ImageScores {
                 image: name,
                 pearson_r: m.pearson_r,
@@ -306,6 +332,8 @@ impl CellRun<'_> {
                 ssim: m.ssim,
                 psnr: m.psnr,
                 jaccard: None,
+                noise_ceiling: ceiling,
+                r_over_noise_ceiling: normalized_r(m.pearson_r, ceiling),
             });
         }
         if scores.is_empty() {

@@ -75,11 +75,17 @@ struct KnownMetric {
     higher_is_better: bool,
 }
 
-const KNOWN_METRICS: [KnownMetric; 8] = [
+const KNOWN_METRICS: [KnownMetric; 9] = [
     KnownMetric {
         key: "pearson_r",
         label: "r",
         help: "Pearson correlation of prediction and target",
+        higher_is_better: true,
+    },
+    KnownMetric {
+        key: "r_over_noise_ceiling",
+        label: "r/Cmax",
+        help: "r over the target's noise ceiling C_max (Ounkomol et al. 2018), where the noise-free target is known",
         higher_is_better: true,
     },
     KnownMetric {
@@ -134,6 +140,7 @@ fn image_score(metric: &str, scores: &ImageScores) -> Option<f64> {
         "ssim" => Some(scores.ssim),
         "psnr" => Some(scores.psnr),
         "jaccard" => scores.jaccard,
+        "r_over_noise_ceiling" => scores.r_over_noise_ceiling,
         _ => None,
     }
 }

@@ -3,7 +3,8 @@
 //! which seeds, on one dataset, and which evaluations judge them.
 //!
 //! ```toml
-//! data = "data"                          # a folder as `silico synth` writes; relative to this file
+//! data = "data"                          # a folder as `silico synth` writes; relative to this
+//!                                        # file (or given by `silico bench run --data`)
 //! structures = ["dna", "nucleoli"]
 //! seeds = [0, 1]
 //! overrides = { iterations = 200 }       # iterations, batch, patch, for every model
@@ -93,7 +94,7 @@ impl Default for Evaluations {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PlanFile {
-    data: PathBuf,
+    data: Option<PathBuf>,
     structures: Vec<String>,
     #[serde(default = "default_seeds")]
     seeds: Vec<u64>,
@@ -133,27 +134,36 @@ impl Cell {
 }
 
 impl Plan {
-    /// Reads and checks the plan at `path`; errors name the file and the key.
-    pub fn load(path: &Path, registry: &Registry) -> Result<Self> {
-        Self::load_from(path, path.parent().unwrap_or(Path::new(".")), registry)
-    }
-
-    /// Reads the plan at `path` whose relative `data` is relative to `base` (the folder of the
-    /// plan a copy was made from).
-    pub fn load_from(path: &Path, base: &Path, registry: &Registry) -> Result<Self> {
+    /// Reads and checks the plan at `path`, on the data folder `data` if given (else its `data`
+    /// key, relative to the plan's folder); errors name the file and the key.
+    pub fn load(path: &Path, data: Option<&Path>, registry: &Registry) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the plan {}", path.display()))?;
-        Self::parse(&text, path, base, registry).with_context(|| path.display().to_string())
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, path, base, data, registry).with_context(|| path.display().to_string())
     }
 
-    /// Parses plan text as if it were the file `path`, with `data` relative to `base`.
-    pub fn parse(text: &str, path: &Path, base: &Path, registry: &Registry) -> Result<Self> {
+    /// Parses plan text as if it were the file `path`: on the data folder `data` if given, else
+    /// the `data` key relative to `base`.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        base: &Path,
+        data: Option<&Path>,
+        registry: &Registry,
+    ) -> Result<Self> {
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             anyhow::anyhow!("invalid TOML: {}", e.message().trim())
         })?;
         let file: PlanFile = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| crate::registry::keyed_error("", e))?;
-        let data = base.join(&file.data);
+        let data = match (data, &file.data) {
+            (Some(given), _) => given.to_path_buf(),
+            (None, Some(key)) => base.join(key),
+            (None, None) => {
+                bail!("key `data`: missing; name the data folder in the plan, or pass --data")
+            }
+        };
         if !data.exists() {
             bail!(
                 "key `data`: {} does not exist; make it with `silico synth --out {}`, or name a folder of manifests (<structure>.csv)",
@@ -333,7 +343,7 @@ mod tests {
     }
 
     fn parse(text: &str, data: &Path) -> Result<Plan> {
-        Plan::parse(text, &data.join("plan.toml"), data, &registry())
+        Plan::parse(text, &data.join("plan.toml"), data, None, &registry())
     }
 
     const PLAN: &str = r#"

@@ -37,6 +37,14 @@ pub struct ImageScores {
     pub psnr: f64,
     /// Where the Jaccard evaluation ran.
     pub jaccard: Option<f64>,
+    /// C_max = 1/√(1 + var_noise/(var_target − var_noise)) (Ounkomol et al. 2018): the highest
+    /// Pearson r any prediction can reach against this noisy target, where the data name the
+    /// target's noise-free version (`silico synth --noise-free`).
+    #[serde(default)]
+    pub noise_ceiling: Option<f64>,
+    /// r / C_max, where C_max is known.
+    #[serde(default)]
+    pub r_over_noise_ceiling: Option<f64>,
 }
 
 /// What a cell cost.

@@ -18,11 +18,13 @@ use tch::Device;
 const FOLDER_FILE: &str = "bench.json";
 const PLAN_COPY: &str = "plan.toml";
 
-/// What `OUT/bench.json` records: whose folder this is.
+/// What `OUT/bench.json` records: whose folder this is, and on which data it last ran.
 #[derive(Serialize, Deserialize)]
 struct BenchFolder {
     /// The plan file, absolute.
     plan: PathBuf,
+    /// The data folder, absolute.
+    data: PathBuf,
 }
 
 /// Checks and prepares `out` for `plan`; returns the cells still to run, in plan order.
@@ -64,9 +66,15 @@ pub fn prepare(
         cell::prepare(c, plan, out, rerun_changed)?;
     }
     write_atomic(&out.join(PLAN_COPY), plan.text.as_bytes())?;
+    let data = fs::canonicalize(&plan.data)
+        .with_context(|| format!("cannot find {}", plan.data.display()))?;
     write_atomic(
         &record,
-        serde_json::to_string_pretty(&BenchFolder { plan: plan_file })?.as_bytes(),
+        serde_json::to_string_pretty(&BenchFolder {
+            plan: plan_file,
+            data,
+        })?
+        .as_bytes(),
     )?;
     Ok(cells
         .into_iter()
@@ -74,8 +82,7 @@ pub fn prepare(
         .collect())
 }
 
-/// The plan a bench folder was last run with (its copy, with `data` relative to the original
-/// plan's folder).
+/// The plan a bench folder was last run with: its copy, on the data it ran on.
 pub fn load_plan(out: &Path, registry: &Registry) -> Result<Plan> {
     let record = out.join(FOLDER_FILE);
     let text = fs::read_to_string(&record).with_context(|| {
@@ -87,6 +94,5 @@ pub fn load_plan(out: &Path, registry: &Registry) -> Result<Plan> {
     })?;
     let folder: BenchFolder = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a silico bench folder", record.display()))?;
-    let base = folder.plan.parent().unwrap_or(Path::new("/"));
-    Plan::load_from(&out.join(PLAN_COPY), base, registry)
+    Plan::load(&out.join(PLAN_COPY), Some(&folder.data), registry)
 }

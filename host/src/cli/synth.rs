@@ -1,5 +1,5 @@
 use anyhow::Result;
-use silico_imaging::synth::{self, Recipe};
+use silico_imaging::synth::{self, Recipe, SynthOptions};
 use std::{path::PathBuf, process::ExitCode};
 
 /// Write a dataset of synthetic cells: bright-field, twelve fluorescent structures, ground
@@ -16,6 +16,12 @@ pub struct Args {
     fields: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also write each structure's noise-free fluorescence (the expectation of its camera
+    /// counts) as fields/<field>/noise_free/<structure>.tif, named by a path_target_noise_free
+    /// manifest column, for the noise ceiling. Off by default; every other file is the same
+    /// with or without it.
+    #[arg(long)]
+    noise_free: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -26,7 +32,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     println!(
         "{}",
-        synth::generate(&recipe, &args.out, args.fields, args.seed)?
+        synth::generate(
+            &recipe,
+            &args.out,
+            args.fields,
+            args.seed,
+            SynthOptions {
+                noise_free: args.noise_free,
+            },
+        )?
     );
     Ok(ExitCode::SUCCESS)
 }

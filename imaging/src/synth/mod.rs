@@ -8,9 +8,11 @@
 //! Files written under `out_dir`:
 //! ```text
 //! recipe.toml                         the recipe used (with the seed in a comment)
-//! <structure>.csv                     path_signal,path_target,split  (one per structure)
+//! <structure>.csv                     path_signal,path_target,split  (one per structure;
+//!                                     with noise_free: path_signal,path_target,path_target_noise_free,split)
 //! fields/field_000/brightfield.tif    f32 ImageJ stack, camera counts
 //! fields/field_000/<structure>.tif    f32 fluorescence, camera counts
+//! fields/field_000/noise_free/<structure>.tif  f32 expected counts of <structure>.tif (noise_free only)
 //! fields/field_000/masks/<structure>.tif     u8 semantic mask (0/1)
 //! fields/field_000/labels/<object>.tif       u16 instance labels (0 background, 1.. ids):
 //!                                            cells, nuclei, nucleoli, mitochondria, golgi, desmosomes
@@ -113,6 +115,15 @@ impl Structure {
     }
 }
 
+/// What [`generate`] writes beyond the default files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SynthOptions {
+    /// Also write each structure's noise-free fluorescence, the expectation of its camera
+    /// counts, as `fields/<field>/noise_free/<structure>.tif`, named by the manifests'
+    /// `path_target_noise_free` column. Every other file keeps its bytes.
+    pub noise_free: bool,
+}
+
 /// Object counts of one generated field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldSummary {
@@ -173,6 +184,9 @@ pub struct Field {
     pub brightfield: Vec<f32>,
     /// Fluorescence per structure, in `Structure::ALL` order.
     pub fluorescence: Vec<Vec<f32>>,
+    /// With [`SynthOptions::noise_free`]: the expectation of each `fluorescence` image, in the
+    /// same counts and order.
+    pub fluorescence_noise_free: Option<Vec<Vec<f32>>>,
     pub semantic: Vec<Vec<u8>>,
     pub cells: Vec<u16>,
     pub nuclei: Vec<u16>,
@@ -191,13 +205,26 @@ pub struct Field {
 
 /// Generates field number `index` of a dataset with `seed`, in memory.
 pub fn generate_field(recipe: &Recipe, seed: u64, index: usize) -> Field {
+    generate_field_with(recipe, seed, index, SynthOptions::default())
+}
+
+/// [`generate_field`] with options; the images and ground truth are the same with any options.
+pub fn generate_field_with(
+    recipe: &Recipe,
+    seed: u64,
+    index: usize,
+    options: SynthOptions,
+) -> Field {
     let mut rng = Rng::derive(seed, index as u64);
     let layout = cells::layout(recipe, &mut rng);
     let scene = structures::draw(layout, recipe, &mut rng);
-    let fluorescence = Structure::ALL
+    let (fluorescence, noise_free): (Vec<_>, Vec<_>) = Structure::ALL
         .iter()
-        .map(|&s| optics::fluorescence(&scene, s, recipe, &mut rng))
-        .collect();
+        .map(|&s| {
+            let image = optics::fluorescence(&scene, s, recipe, options.noise_free, &mut rng);
+            (image.counts, image.noise_free)
+        })
+        .unzip();
     let brightfield = optics::brightfield(&scene, recipe, &mut rng);
     let semantic = Structure::ALL
         .iter()
@@ -215,6 +242,8 @@ pub fn generate_field(recipe: &Recipe, seed: u64, index: usize) -> Field {
         shape: recipe.shape,
         brightfield,
         fluorescence,
+        // Some for every structure or for none: one Option of them all.
+        fluorescence_noise_free: noise_free.into_iter().collect(),
         semantic,
         cell_complete: l.cells.iter().map(|c| c.complete).collect(),
         cells: l.cell,
@@ -229,6 +258,9 @@ pub fn generate_field(recipe: &Recipe, seed: u64, index: usize) -> Field {
         desmosome_cell: scene.desmosome_cell,
     }
 }
+
+/// The folder of a field's noise-free images.
+const NOISE_FREE_DIR: &str = "noise_free";
 
 fn write_field(recipe: &Recipe, field: &Field, dir: &Path) -> Result<()> {
     for sub in ["masks", "labels"] {
@@ -246,11 +278,22 @@ fn write_field(recipe: &Recipe, field: &Field, dir: &Path) -> Result<()> {
         &dir.join("brightfield.tif"),
         &as_volume(&field.brightfield, "brightfield")?,
     )?;
+    if field.fluorescence_noise_free.is_some() {
+        fs::create_dir_all(dir.join(NOISE_FREE_DIR))
+            .map_err(|e| ImagingError::io(&dir.join(NOISE_FREE_DIR), "create folder", e))?;
+    }
     for (k, s) in Structure::ALL.iter().enumerate() {
+        let file = format!("{}.tif", s.name());
         write_volume(
-            &dir.join(format!("{}.tif", s.name())),
+            &dir.join(&file),
             &as_volume(&field.fluorescence[k], s.name())?,
         )?;
+        if let Some(noise_free) = &field.fluorescence_noise_free {
+            write_volume(
+                &dir.join(NOISE_FREE_DIR).join(&file),
+                &as_volume(&noise_free[k], s.name())?,
+            )?;
+        }
         write_mask_u8(
             &dir.join("masks").join(format!("{}.tif", s.name())),
             &field.semantic[k],
@@ -329,8 +372,14 @@ fn split_fields(fields: usize, train_fraction: f64, seed: u64) -> Vec<Split> {
 
 /// Generates `fields` fields into `out_dir` (created if missing) and writes one manifest per
 /// structure. Fields are generated in parallel on the current rayon pool; the bytes do not
-/// depend on its size.
-pub fn generate(recipe: &Recipe, out_dir: &Path, fields: usize, seed: u64) -> Result<Summary> {
+/// depend on its size, nor, for the files written without options, on `options`.
+pub fn generate(
+    recipe: &Recipe,
+    out_dir: &Path,
+    fields: usize,
+    seed: u64,
+    options: SynthOptions,
+) -> Result<Summary> {
     recipe.validate("in use")?;
     if fields == 0 {
         return Err(ImagingError::Invalid("--fields must be at least 1".into()));
@@ -342,7 +391,7 @@ pub fn generate(recipe: &Recipe, out_dir: &Path, fields: usize, seed: u64) -> Re
         .map(|index| {
             let started = Instant::now();
             let dir = out_dir.join("fields").join(format!("field_{index:03}"));
-            let field = generate_field(recipe, seed, index);
+            let field = generate_field_with(recipe, seed, index, options);
             write_field(recipe, &field, &dir)?;
             Ok(summarize(
                 &field,
@@ -361,9 +410,13 @@ pub fn generate(recipe: &Recipe, out_dir: &Path, fields: usize, seed: u64) -> Re
             .enumerate()
             .map(|(index, &split)| {
                 let dir = PathBuf::from(format!("fields/field_{index:03}"));
+                let file = format!("{}.tif", s.name());
                 ManifestEntry {
                     path_signal: dir.join("brightfield.tif"),
-                    path_target: dir.join(format!("{}.tif", s.name())),
+                    path_target: dir.join(&file),
+                    path_target_noise_free: options
+                        .noise_free
+                        .then(|| dir.join(NOISE_FREE_DIR).join(&file)),
                     split,
                 }
             })

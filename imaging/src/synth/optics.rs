@@ -17,25 +17,44 @@ use super::Structure;
 use crate::filter::{convolve_axis, gaussian_blur, gaussian_kernel};
 use crate::rng::Rng;
 
-/// Fluorescence image of one structure, in camera counts.
+/// One structure's fluorescence in camera counts: the noisy image, and where asked for, its
+/// expectation.
+pub struct Fluorescence {
+    pub counts: Vec<f32>,
+    /// `offset + background + photons · blurred density` per voxel: the mean of `counts` (the
+    /// read noise has mean zero; the Poisson draw has mean `background + photons · density`,
+    /// its rounded normal approximation above 30 photons to far below a count).
+    pub noise_free: Option<Vec<f32>>,
+}
+
+/// Fluorescence image of one structure, in camera counts; `noise_free` also keeps the
+/// expectation, computed beside each draw, so that the draws are the same either way.
 pub fn fluorescence(
     scene: &Scene,
     structure: Structure,
     recipe: &Recipe,
+    noise_free: bool,
     rng: &mut Rng,
-) -> Vec<f32> {
+) -> Fluorescence {
     let g = &scene.layout.grid;
     let sigma = std::array::from_fn(|a| recipe.psf.sigma_um[a] / g.voxel_um[a]);
     let blurred = gaussian_blur(scene.density(structure), g.shape, sigma);
     let photons = recipe.brightness.get(structure);
     let noise = &recipe.noise;
-    blurred
-        .iter()
-        .map(|&d| {
-            let expected = noise.background + photons * d.max(0.0) as f64;
-            (rng.poisson(expected) + noise.read * rng.normal() + noise.offset) as f32
-        })
-        .collect()
+    let mut counts = Vec::with_capacity(blurred.len());
+    let mut expectation = Vec::with_capacity(if noise_free { blurred.len() } else { 0 });
+    for &d in &blurred {
+        let expected = noise.background + photons * d.max(0.0) as f64;
+        counts.push((rng.poisson(expected) + noise.read * rng.normal() + noise.offset) as f32);
+        if noise_free {
+            // A non-positive mean draws 0 photons.
+            expectation.push((expected.max(0.0) + noise.offset) as f32);
+        }
+    }
+    Fluorescence {
+        counts,
+        noise_free: noise_free.then_some(expectation),
+    }
 }
 
 /// Refractive-index contrast relative to the medium.

@@ -4,6 +4,7 @@
 
 pub mod cpu;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -43,4 +44,22 @@ pub fn run_python(script: &str, args: &[&Path]) -> String {
         "python script failed:\n{stderr}\n--- script ---\n{script}"
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Every file under `dir` by its relative path, with its bytes.
+pub fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut found = BTreeMap::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                found.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    found
 }

@@ -19,6 +19,9 @@ use std::{path::PathBuf, process::ExitCode};
 pub struct Args {
     /// The plan (TOML; see examples/bench.toml).
     plan: PathBuf,
+    /// The data folder, replacing the plan's `data`.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Where cells run: `local` (child processes here) or `slurm` (one job array, and a report
@@ -44,7 +47,7 @@ enum Executor {
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     let (registry, plugins) = global.plugins()?;
     args.device.device()?;
-    let plan = Plan::load(&args.plan, &registry)?;
+    let plan = Plan::load(&args.plan, args.data.as_deref(), &registry)?;
     let slurm_settings = SlurmSettings::from_table(plan.slurm.as_ref())
         .with_context(|| args.plan.display().to_string())?;
     let todo = runner::prepare(&plugins, &plan, &args.out, args.rerun_changed)?;
