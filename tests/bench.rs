@@ -374,3 +374,77 @@ losses = [{ component = "mse" }]
     );
     assert!(!out.join("cells").exists(), "no cell may start");
 }
+
+#[test]
+fn images_of_unlabelled_cells_give_the_noise_ceiling_the_noise_free_targets_give() {
+    use silico_imaging::{
+        dataset::{Manifest, Split},
+        tiff, Volume,
+    };
+    let bench = Bench::new();
+    // The same cells without the noise-free column in the manifests (the noisy images are
+    // identical), and as the one "unlabelled" image, a test target's noise alone.
+    let plain = bench.registry.dir.path().join("plain");
+    let output = Command::new(silico_bin())
+        .args([
+            "synth", "--recipe", "small", "--fields", "4", "--seed", "5", "--out",
+        ])
+        .arg(&plain)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let manifest = Manifest::load(&bench.data.join("dna.csv")).unwrap();
+    let test = manifest
+        .rows
+        .iter()
+        .find(|r| r.split == Some(Split::Test))
+        .unwrap();
+    let noisy = tiff::read_volume(&test.target.path).unwrap();
+    let clean = tiff::read_volume(&test.target_noise_free.as_ref().unwrap().path).unwrap();
+    let noise: Vec<f32> = noisy
+        .data
+        .iter()
+        .zip(&clean.data)
+        .map(|(a, b)| a - b)
+        .collect();
+    let wild_type = bench.registry.dir.path().join("wild-type.tif");
+    tiff::write_volume(
+        &wild_type,
+        &Volume::from_data(noise, noisy.shape, noisy.voxel_um).unwrap(),
+    )
+    .unwrap();
+
+    let plan = |data: &Path, extra: &str| {
+        format!(
+            "data = \"{}\"\nstructures = [\"dna\", \"nucleoli\"]\n{extra}\n[models.tiny]\n[evaluate]\nexclusivity = false\n",
+            data.display()
+        )
+    };
+    let ceiling = |name: &str, plan_text: String| -> f64 {
+        let path = bench.plan(&format!("{name}.toml"), &plan_text);
+        let out = bench.registry.dir.path().join(name);
+        let output = bench.run(&path, &out, &[]);
+        assert!(output.status.success(), "{}", text(&output));
+        let result: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join("cells/tiny/dna/seed0/result.json")).unwrap(),
+        )
+        .unwrap();
+        result["images"][0]["noise_ceiling"].as_f64().unwrap()
+    };
+    let from_noise_free = ceiling("noise-free", plan(&bench.data, ""));
+    let from_wild_type = ceiling(
+        "wild-type",
+        plan(
+            &plain,
+            &format!("noise_images = \"{}\"", wild_type.display()),
+        ),
+    );
+    assert!(
+        from_noise_free > 0.5 && from_noise_free < 1.0,
+        "{from_noise_free}"
+    );
+    assert!(
+        (from_noise_free - from_wild_type).abs() < 1e-6,
+        "{from_noise_free} from the noise-free target, {from_wild_type} from the unlabelled image"
+    );
+}

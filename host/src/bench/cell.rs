@@ -22,7 +22,10 @@ use serde::{Deserialize, Serialize};
 use silico_evaluation::{
     data_range, noise_ceiling, noise_ceiling::variance, noise_variance, normalized_r, pixel_metrics,
 };
-use silico_imaging::{dataset::Manifest, tiff};
+use silico_imaging::{
+    dataset::{ImageRef, Manifest},
+    tiff,
+};
 use std::{
     collections::BTreeMap,
     fs,
@@ -297,11 +300,29 @@ impl CellRun<'_> {
 
     /// Pearson r, MSE, SSIM and PSNR of each predicted test image against its target, both as
     /// training sees them (z-scored); SSIM and PSNR take the target's range. Where the data name
-    /// the target's noise-free version, also its noise ceiling C_max and r / C_max.
+    /// the target's noise-free version, or the plan names images of unlabelled cells, also its
+    /// noise ceiling C_max and r / C_max.
     fn score(&self, cell: &Cell, predictions: &Path) -> Result<Vec<ImageScores>> {
         let manifest = Manifest::load(&manifest_path(&self.plan.data, &cell.structure))?;
         let names = manifest.image_names();
         let folder = predictions.join(&cell.structure);
+        // fnet's estimate where no noise-free target exists: the mean variance of images of
+        // unlabelled cells.
+        let wild_type_noise = match self.plan.noise_images.as_slice() {
+            [] => None,
+            images => Some(
+                images
+                    .iter()
+                    .map(|path| {
+                        raw_variance(&ImageRef {
+                            path: path.clone(),
+                            channel: None,
+                        })
+                    })
+                    .sum::<Result<f64>>()?
+                    / images.len() as f64,
+            ),
+        };
         let mut scores = Vec::new();
         for (row, name) in manifest.rows.iter().zip(names) {
             let path = folder.join(format!("{name}.tif"));
@@ -319,12 +340,15 @@ impl CellRun<'_> {
                 data_range(&target.data),
             )
             .with_context(|| path.display().to_string())?;
-            let ceiling = noise_free.and_then(|clean| {
-                noise_ceiling(
+            let ceiling = match (noise_free, &wild_type_noise) {
+                (Some(clean), _) => noise_ceiling(
                     variance(&target.data),
                     noise_variance(&target.data, &clean.data),
-                )
-            });
+                ),
+                // In raw units: the target is z-scored, the unlabelled images are not.
+                (None, Some(var_noise)) => noise_ceiling(raw_variance(&row.target)?, *var_noise),
+                (None, None) => None,
+            };
             scores.push(ImageScores {
                 image: name,
                 pearson_r: m.pearson_r,
@@ -416,6 +440,20 @@ impl CellRun<'_> {
         }
         Ok(counts)
     }
+}
+
+/// The variance of an image as stored (one channel), in its own units.
+fn raw_variance(image: &ImageRef) -> Result<f64> {
+    let volume = tiff::read_volume(&image.path)?;
+    let volume = match (image.channel, volume.channels()) {
+        (Some(c), _) => volume.extract_channel(c)?,
+        (None, 1) => volume,
+        (None, n) => bail!(
+            "{}: has {n} channels; the noise ceiling needs one",
+            image.path.display()
+        ),
+    };
+    Ok(variance(&volume.data))
 }
 
 /// The largest resident set of this process so far (Linux's VmHWM; 0 where unknown).

@@ -17,6 +17,8 @@
 //! generator = { component = "unet3d", depth = 2, mult_chan = 8 }
 //! losses = [{ component = "mse" }]
 //!
+//! noise_images = "wild-type"             # optional: unlabelled cells, for the noise ceiling
+//!
 //! [evaluate]                             # pixel metrics always run
 //! exclusivity = true                     # across each model's structures (Table 1)
 //! jaccard = true                         # Fig. 3
@@ -51,6 +53,10 @@ pub struct Plan {
     pub evaluate: Evaluations,
     /// The `[slurm]` table, for `--executor slurm`.
     pub slurm: Option<toml::Table>,
+    /// Images of unlabelled cells taken as the targets are (fnet's wild-type images): their
+    /// variance is the targets' noise, for the noise ceiling of targets without a noise-free
+    /// version.
+    pub noise_images: Vec<PathBuf>,
 }
 
 /// One model of a plan with its definition, in the registry's syntax.
@@ -105,6 +111,8 @@ struct PlanFile {
     evaluate: Evaluations,
     #[serde(default)]
     slurm: Option<toml::Table>,
+    #[serde(default)]
+    noise_images: Option<PathBuf>,
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -240,6 +248,11 @@ impl Plan {
             overrides: file.overrides,
             evaluate: file.evaluate,
             slurm: file.slurm,
+            noise_images: file
+                .noise_images
+                .map(|p| noise_images(&base.join(p)))
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 
@@ -285,6 +298,36 @@ impl Plan {
         }
         definition
     }
+}
+
+/// The TIFFs of `noise_images`: a folder of them, or one file.
+fn noise_images(path: &Path) -> Result<Vec<PathBuf>> {
+    let is_tiff = |p: &Path| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff"))
+    };
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(path).with_context(|| {
+        format!(
+            "key `noise_images`: cannot read {}; name a folder of TIFFs of unlabelled cells, or one TIFF",
+            path.display()
+        )
+    })?;
+    let mut images = Vec::new();
+    for entry in entries {
+        let image = entry?.path();
+        if image.is_file() && is_tiff(&image) {
+            images.push(image);
+        }
+    }
+    images.sort();
+    if images.is_empty() {
+        bail!("key `noise_images`: {} holds no TIFF", path.display());
+    }
+    Ok(images)
 }
 
 /// A plan's model table as a model definition: an empty table is the registry's model of that
