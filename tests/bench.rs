@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{scratch_registry, silico_bin, ScratchRegistry};
+use common::{scratch_registry, silico_bin, synth_small, ScratchRegistry};
 use std::{
     collections::BTreeMap,
     os::unix::process::CommandExt,
@@ -56,26 +56,7 @@ impl Bench {
     fn new() -> Self {
         let registry = scratch_registry(REGISTRY);
         let data = registry.dir.path().join("data");
-        let output = Command::new(silico_bin())
-            .args([
-                "synth",
-                "--recipe",
-                "small",
-                "--fields",
-                "4",
-                "--seed",
-                "5",
-                "--noise-free",
-                "--out",
-            ])
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        synth_small(&data, 4, 5, &["--noise-free"]);
         Self { registry, data }
     }
 
@@ -385,14 +366,7 @@ fn images_of_unlabelled_cells_give_the_noise_ceiling_the_noise_free_targets_give
     // The same cells without the noise-free column in the manifests (the noisy images are
     // identical), and as the one "unlabelled" image, a test target's noise alone.
     let plain = bench.registry.dir.path().join("plain");
-    let output = Command::new(silico_bin())
-        .args([
-            "synth", "--recipe", "small", "--fields", "4", "--seed", "5", "--out",
-        ])
-        .arg(&plain)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
+    synth_small(&plain, 4, 5, &[]);
     let manifest = Manifest::load(&bench.data.join("dna.csv")).unwrap();
     let test = manifest
         .rows

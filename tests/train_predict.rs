@@ -6,7 +6,8 @@
 mod common;
 
 use common::{
-    interrupt_when, ok, predict_args, run_silico, scratch_registry, silico_bin, ScratchRegistry,
+    interrupt_when, ok, predict_args, run_silico, scratch_registry, silico_bin, synth_small,
+    ScratchRegistry,
 };
 use std::{
     path::{Path, PathBuf},
@@ -41,18 +42,7 @@ fn dataset() -> &'static Path {
     static DATA: OnceLock<PathBuf> = OnceLock::new();
     DATA.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("silico-train-test-{}", std::process::id()));
-        let output = Command::new(silico_bin())
-            .args([
-                "synth", "--recipe", "small", "--fields", "3", "--seed", "3", "--out",
-            ])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        synth_small(&dir, 3, 3, &[]);
         dir
     })
 }

@@ -148,3 +148,22 @@ pub fn interrupt_when(child: Child, ready: impl Fn() -> bool, limit: Duration) -
     assert!(kill.success());
     child.wait_with_output().unwrap()
 }
+
+/// `silico synth --recipe small --fields FIELDS --seed SEED EXTRA --out OUT`, which must succeed.
+pub fn synth_small(out: &Path, fields: usize, seed: u64, extra: &[&str]) {
+    let output = Command::new(silico_bin())
+        .args(["synth", "--recipe", "small", "--fields"])
+        .arg(fields.to_string())
+        .arg("--seed")
+        .arg(seed.to_string())
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
