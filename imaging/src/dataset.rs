@@ -187,7 +187,7 @@ pub fn load_image(image: &ImageRef, options: LoadOptions) -> Result<Volume> {
         (None, 1) => volume,
         (None, n) => {
             return Err(ImagingError::Invalid(format!(
-            "{}: has {n} channels; name the bright-field one in a manifest's channel_signal column",
+            "{}: has {n} channels; name the one to use (a manifest's channel_signal or channel_target column)",
             image.path.display()
         )))
         }

@@ -23,7 +23,7 @@ use silico_evaluation::{
     data_range, noise_ceiling, noise_ceiling::variance, noise_variance, normalized_r, pixel_metrics,
 };
 use silico_imaging::{
-    dataset::{ImageRef, Manifest},
+    dataset::{load_image, ImageRef, LoadOptions, Manifest},
     tiff,
 };
 use std::{
@@ -444,16 +444,11 @@ impl CellRun<'_> {
 
 /// The variance of an image as stored (one channel), in its own units.
 fn raw_variance(image: &ImageRef) -> Result<f64> {
-    let volume = tiff::read_volume(&image.path)?;
-    let volume = match (image.channel, volume.channels()) {
-        (Some(c), _) => volume.extract_channel(c)?,
-        (None, 1) => volume,
-        (None, n) => bail!(
-            "{}: has {n} channels; the noise ceiling needs one",
-            image.path.display()
-        ),
+    let as_stored = LoadOptions {
+        normalize: false,
+        resample_to_um: None,
     };
-    Ok(variance(&volume.data))
+    Ok(variance(&load_image(image, as_stored)?.data))
 }
 
 /// The largest resident set of this process so far (Linux's VmHWM; 0 where unknown).

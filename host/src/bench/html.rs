@@ -865,7 +865,7 @@ most extreme values within 1.5 IQR, circles beyond.</figcaption></div></figure>"
                     number(shape),
                     number(spatial)
                 );
-                chart.marker(spatial, shape, Marker::nth(s), &svg::color(m), &title);
+                chart.marker(spatial, shape, Marker::of_series(s), &svg::color(m), &title);
             }
             chart.finish("Shape divergence against spatial divergence per model and structure")
         });
@@ -873,14 +873,19 @@ most extreme values within 1.5 IQR, circles beyond.</figcaption></div></figure>"
             .models
             .iter()
             .enumerate()
-            .map(|(i, m)| (Marker::Circle.swatch(&svg::color(i)), m.to_string()))
+            .map(|(i, m)| {
+                (
+                    svg::marker_swatch(Marker::Circle, &svg::color(i)),
+                    m.to_string(),
+                )
+            })
             .collect();
         let objects: Vec<usize> = (0..self.structures.len())
             .filter(|s| points.iter().any(|p| p.1 == *s))
             .collect();
         legend.extend(objects.iter().map(|&s| {
             (
-                Marker::nth(s).swatch("#bbbbbb"),
+                svg::marker_swatch(Marker::of_series(s), "#bbbbbb"),
                 self.structures[s].to_string(),
             )
         }));

@@ -19,9 +19,10 @@ use std::path::Path;
 /// Gathers the results under `out` and writes `results.csv`, `results.json` and the report.
 pub fn summarize(plugins: &Plugins, plan: &Plan, out: &Path) -> Result<BenchResults> {
     let mut results = BenchResults::default();
-    for c in plan.cells() {
-        match cell::state(&c, out) {
-            CellState::Done => results.cells.extend(cell::result(&c, out)?),
+    let cells = plan.cells();
+    for c in &cells {
+        match cell::state(c, out) {
+            CellState::Done => results.cells.extend(cell::result(c, out)?),
             CellState::Failed(reason) => {
                 results.failed.insert(c.id(), reason);
             }
@@ -31,15 +32,17 @@ pub fn summarize(plugins: &Plugins, plan: &Plan, out: &Path) -> Result<BenchResu
     if plan.evaluate.exclusivity && plan.structures.len() >= 2 {
         for model in &plan.models {
             for &seed in &plan.seeds {
-                let cells: Vec<_> = plan
-                    .cells()
-                    .into_iter()
+                let of_seed: Vec<_> = cells
+                    .iter()
                     .filter(|c| c.model == model.name && c.seed == seed)
                     .collect();
-                if !cells.iter().all(|c| cell::state(c, out) == CellState::Done) {
+                if !of_seed
+                    .iter()
+                    .all(|c| cell::state(c, out) == CellState::Done)
+                {
                     continue;
                 }
-                let folders: Vec<_> = cells
+                let folders: Vec<_> = of_seed
                     .iter()
                     .map(|c| {
                         let folder = c.dir(out).join("predictions").join(&c.structure);
@@ -57,12 +60,7 @@ pub fn summarize(plugins: &Plugins, plan: &Plan, out: &Path) -> Result<BenchResu
                     model: model.name.clone(),
                     seed,
                     overall: report.overall,
-                    organelle: report
-                        .structures
-                        .iter()
-                        .cloned()
-                        .zip(report.organelle.iter().copied())
-                        .collect(),
+                    organelle: report.organelle_by_structure(),
                 });
             }
         }

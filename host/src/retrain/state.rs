@@ -30,12 +30,7 @@ impl Measures {
         Self {
             overall_exclusivity: report.overall,
             overall_mse: mse.values().sum::<f64>() / mse.len() as f64,
-            organelle_exclusivity: report
-                .structures
-                .iter()
-                .cloned()
-                .zip(report.organelle.iter().copied())
-                .collect(),
+            organelle_exclusivity: report.organelle_by_structure(),
             mse,
         }
     }

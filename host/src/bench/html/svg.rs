@@ -5,7 +5,8 @@
 
 use super::escape;
 use silico_plot::axis::{axis_range, axis_ticks, Axis, Scale};
-use silico_plot::canvas::{LIGHT_GREY, PALETTE};
+pub use silico_plot::canvas::Marker;
+use silico_plot::canvas::{series_color, LIGHT_GREY};
 use std::fmt::Write;
 
 /// Tick labels and axis labels, in CSS pixels.
@@ -19,86 +20,66 @@ const MARKER_RADIUS: f64 = 4.0;
 
 /// The colour of series `i`, as CSS: the palette of `silico-plot`.
 pub fn color(i: usize) -> String {
-    let [r, g, b] = PALETTE[i % PALETTE.len()];
+    let [r, g, b] = series_color(i);
     format!("#{r:02x}{g:02x}{b:02x}")
 }
 
-/// Point shapes, as `silico-plot` cycles them so that series differ in more than colour.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Marker {
-    Circle,
-    Square,
-    Diamond,
-    Triangle,
+/// The SVG of `marker` centred at (x, y) with this fill; `title` is its tooltip.
+fn marker_element(marker: Marker, x: f64, y: f64, r: f64, fill: &str, title: &str) -> String {
+    let (shape, tag) = match marker {
+        Marker::Circle => (
+            format!(r#"<circle cx="{x:.1}" cy="{y:.1}" r="{r:.1}""#),
+            "circle",
+        ),
+        Marker::Square => {
+            let s = r * 0.9;
+            let rect = format!(
+                r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}""#,
+                x - s,
+                y - s,
+                2.0 * s,
+                2.0 * s
+            );
+            (rect, "rect")
+        }
+        Marker::Diamond => {
+            let s = r * 1.25;
+            let polygon = format!(
+                r#"<polygon points="{x:.1},{:.1} {:.1},{y:.1} {x:.1},{:.1} {:.1},{y:.1}""#,
+                y - s,
+                x + s,
+                y + s,
+                x - s
+            );
+            (polygon, "polygon")
+        }
+        Marker::Triangle => {
+            let s = r * 1.3;
+            let polygon = format!(
+                r#"<polygon points="{x:.1},{:.1} {:.1},{:.1} {:.1},{:.1}""#,
+                y - s,
+                x + s * 0.87,
+                y + s * 0.5,
+                x - s * 0.87,
+                y + s * 0.5
+            );
+            (polygon, "polygon")
+        }
+    };
+    let title = if title.is_empty() {
+        String::new()
+    } else {
+        format!("<title>{}</title>", escape(title))
+    };
+    format!(r##"{shape} fill="{fill}" stroke="#000" stroke-width="0.6">{title}</{tag}>"##)
 }
 
-impl Marker {
-    pub fn nth(i: usize) -> Self {
-        [Self::Circle, Self::Square, Self::Diamond, Self::Triangle][i % 4]
-    }
-
-    /// The shape centred at (x, y) with this fill; `title` is its tooltip.
-    fn element(self, x: f64, y: f64, r: f64, fill: &str, title: &str) -> String {
-        let shape = match self {
-            Self::Circle => format!(r#"<circle cx="{x:.1}" cy="{y:.1}" r="{r:.1}""#),
-            Self::Square => {
-                let s = r * 0.9;
-                format!(
-                    r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}""#,
-                    x - s,
-                    y - s,
-                    2.0 * s,
-                    2.0 * s
-                )
-            }
-            Self::Diamond => {
-                let s = r * 1.25;
-                format!(
-                    r#"<polygon points="{x:.1},{:.1} {:.1},{y:.1} {x:.1},{:.1} {:.1},{y:.1}""#,
-                    y - s,
-                    x + s,
-                    y + s,
-                    x - s
-                )
-            }
-            Self::Triangle => {
-                let s = r * 1.3;
-                format!(
-                    r#"<polygon points="{x:.1},{:.1} {:.1},{:.1} {:.1},{:.1}""#,
-                    y - s,
-                    x + s * 0.87,
-                    y + s * 0.5,
-                    x - s * 0.87,
-                    y + s * 0.5
-                )
-            }
-        };
-        let title = if title.is_empty() {
-            String::new()
-        } else {
-            format!("<title>{}</title>", escape(title))
-        };
-        format!(
-            r##"{shape} fill="{fill}" stroke="#000" stroke-width="0.6">{title}</{}>"##,
-            self.tag()
-        )
-    }
-
-    fn tag(self) -> &'static str {
-        match self {
-            Self::Circle => "circle",
-            Self::Square => "rect",
-            Self::Diamond | Self::Triangle => "polygon",
-        }
-    }
-
-    /// A small SVG of the marker alone, for a legend.
-    pub fn swatch(self, fill: &str) -> String {
-        format!(
-            r#"<svg class="swatch" width="14" height="14" viewBox="0 0 14 14" aria-hidden="true">{}</svg>"#,
-            self.element(7.0, 7.0, MARKER_RADIUS, fill, "")
-        )
-    }
+/// A small SVG of `marker` alone, for a legend.
+pub fn marker_swatch(marker: Marker, fill: &str) -> String {
+    format!(
+        r#"<svg class="swatch" width="14" height="14" viewBox="0 0 14 14" aria-hidden="true">{}</svg>"#,
+        marker_element(marker, 7.0, 7.0, MARKER_RADIUS, fill, "")
+    )
 }
 
 /// A line swatch in `stroke` with this dash pattern, for a legend.
@@ -317,7 +298,7 @@ impl Chart {
     pub fn marker(&mut self, x: f64, y: f64, marker: Marker, fill: &str, title: &str) {
         if let Some((px, py)) = self.pixel(x, y) {
             self.body
-                .push_str(&marker.element(px, py, MARKER_RADIUS, fill, title));
+                .push_str(&marker_element(marker, px, py, MARKER_RADIUS, fill, title));
         }
     }
 

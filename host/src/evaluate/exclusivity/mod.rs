@@ -18,7 +18,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use silico_plugin_api::MetricInputs;
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     fs,
     path::{Path, PathBuf},
 };
@@ -53,6 +53,17 @@ pub struct ExclusivityReport {
     pub highest_voxels: Vec<u64>,
     /// `pairwise[a][b]`: mean of (a − b) over the voxels where a is highest; NaN on the diagonal.
     pub pairwise: Vec<Vec<f64>>,
+}
+
+impl ExclusivityReport {
+    /// Structure → its organelle exclusivity.
+    pub fn organelle_by_structure(&self) -> BTreeMap<String, f64> {
+        self.structures
+            .iter()
+            .cloned()
+            .zip(self.organelle.iter().copied())
+            .collect()
+    }
 }
 
 /// Computes the exclusivity of each prediction set and writes its three files: into `out` for
