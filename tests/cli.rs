@@ -37,7 +37,7 @@ fn failing_model(registry_text: &str, model: &str) -> (String, String) {
     let output = run_silico(&registry, &["check"]);
     assert!(!output.status.success());
     let stdout = text(&output.stdout);
-    let prefix = format!("FAIL  {model}: ");
+    let prefix = format!("FAIL  {model} fp32: ");
     let line = stdout
         .lines()
         .find(|l| l.starts_with(&prefix))
@@ -70,15 +70,20 @@ fn check_runs_forward_and_backward_per_model() {
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
     assert!(
-        stdout.contains("ok    tiny: generator `unet3d`"),
+        stdout.contains("ok    tiny fp32: generator `unet3d`")
+            && stdout.contains("ok    tiny bf16: generator")
+            && stdout.contains("ok    tiny fp16: generator"),
         "{stdout}"
     );
     assert!(stdout.contains("loss terms: mse "), "{stdout}");
     assert!(
-        stdout.contains("ok    tiny-l1: generator `unet3d`"),
+        stdout.contains("ok    tiny-l1 fp32: generator `unet3d`"),
         "{stdout}"
     );
-    assert!(stdout.contains("2 models passed, 0 failed"), "{stdout}");
+    assert!(
+        stdout.contains("6 of 6 checks passed (2 models × 3 precisions), 0 failed"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -212,10 +217,10 @@ fn panic_inside_forward_is_reported_and_the_run_goes_on() {
     let registry = scratch_registry(&registry);
     let stdout = text(&run_silico(&registry, &["check"]).stdout);
     assert!(
-        stdout.contains("ok    tiny:"),
+        stdout.contains("ok    tiny fp32:"),
         "the other model still ran: {stdout}"
     );
-    assert!(stdout.contains("1 models passed, 1 failed"), "{stdout}");
+    assert!(stdout.contains("3 of 6 checks passed"), "{stdout}");
 }
 
 #[test]
@@ -247,7 +252,7 @@ fn example_registry_with_the_template_plugin_checks() {
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
     assert!(
-        stdout.contains("ok    unet-huber:") && stdout.contains("loss terms: huber "),
+        stdout.contains("ok    unet-huber fp32:") && stdout.contains("loss terms: huber "),
         "{stdout}"
     );
     assert!(

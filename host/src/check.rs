@@ -1,7 +1,10 @@
 //! `silico check`: build every model of a registry and push one tiny batch through it, forward
-//! and backward, so that a broken plugin or registry entry shows up before a long run.
+//! and backward, at every precision, so that a broken plugin or registry entry shows up before a
+//! long run.
 
-use crate::{data::Batch, plugins::Plugins, registry::Registry, trainer::Trainer};
+use crate::{
+    data::Batch, plugins::Plugins, precision::Precision, registry::Registry, trainer::Trainer,
+};
 use anyhow::{bail, Result};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -10,30 +13,42 @@ use tch::{Device, Kind, Tensor};
 /// 4-layer PatchGAN, small enough to take a second on a laptop CPU.
 pub const CHECK_SHAPE: [i64; 5] = [1, 1, 32, 32, 32];
 
+/// fp16 steps skipped for overflow before the check gives up (the scale is then 2⁻⁸).
+const MAX_OVERFLOWS: u32 = 24;
+
 /// What one model's check found.
 pub struct ModelReport {
     pub model: String,
+    pub precision: Precision,
     pub outcome: Result<String>,
 }
 
-/// Checks every model (or only those named in `only`); one failing model does not stop the
-/// others.
+/// Checks every model (or only those named in `only`) at each of `precisions`; one failing
+/// model does not stop the others.
 pub fn check_all(
     registry: &Registry,
     plugins: &Plugins,
     device: Device,
     only: &[String],
+    precisions: &[Precision],
 ) -> Vec<ModelReport> {
-    registry
-        .models
-        .iter()
-        .filter(|(name, _)| only.is_empty() || only.contains(name))
-        .map(|(name, spec)| ModelReport {
-            model: name.clone(),
-            outcome: Trainer::build(plugins, name, spec, spec.train.seed, device)
-                .and_then(|mut trainer| check_model(&mut trainer)),
-        })
-        .collect()
+    let mut reports = Vec::new();
+    for (name, spec) in &registry.models {
+        if !(only.is_empty() || only.contains(name)) {
+            continue;
+        }
+        for &precision in precisions {
+            let mut spec = spec.clone();
+            spec.train.precision = precision;
+            reports.push(ModelReport {
+                model: name.clone(),
+                precision,
+                outcome: Trainer::build(plugins, name, &spec, spec.train.seed, device)
+                    .and_then(|mut trainer| check_model(&mut trainer)),
+            });
+        }
+    }
+    reports
 }
 
 fn parameter_count(parameters: &[Tensor]) -> i64 {
@@ -73,7 +88,20 @@ fn check_model(trainer: &mut Trainer) -> Result<String> {
         target: Tensor::randn(CHECK_SHAPE, (Kind::Float, device)),
         others: Some(Tensor::randn(CHECK_SHAPE, (Kind::Float, device))),
     };
-    let losses = trainer.step(&batch, 0)?;
+    // fp16 starts at a loss scale of 2¹⁶, which overflows some networks' gradients; those
+    // steps are skipped and halve the scale until one is taken, as in training.
+    let mut losses = trainer.step(&batch, 0)?;
+    let mut skipped = 0;
+    while trainer.overflowed() {
+        skipped += 1;
+        if skipped == MAX_OVERFLOWS {
+            bail!(
+                "fp16: the gradients overflowed at every loss scale down to 2^{}",
+                16 - MAX_OVERFLOWS as i32
+            );
+        }
+        losses = trainer.step(&batch, 0)?;
+    }
     trainer.check_placement()?;
     let (generator_parameters, discriminator_parameters) = trainer.parameters()?;
     let model = trainer.model();

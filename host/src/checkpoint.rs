@@ -3,7 +3,7 @@
 //! and `checkpoint.json` with the iteration and the model's definition, so that prediction and
 //! resuming need nothing but the checkpoint and the plugin libraries.
 
-use crate::{files, model::Model};
+use crate::{files, model::Model, precision::LossScaler};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -40,6 +40,9 @@ pub struct OptimizerState {
     pub moments: Vec<(String, Tensor)>,
     pub generator_steps: u64,
     pub discriminator_steps: u64,
+    /// fp16 training's loss scales, where the run has them.
+    pub generator_loss_scale: Option<LossScaler>,
+    pub discriminator_loss_scale: Option<LossScaler>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -48,6 +51,10 @@ struct MetaFile {
     meta: CheckpointMeta,
     generator_steps: u64,
     discriminator_steps: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    generator_loss_scale: Option<LossScaler>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    discriminator_loss_scale: Option<LossScaler>,
 }
 
 /// Writes the checkpoint folder `dir` atomically.
@@ -73,6 +80,8 @@ pub fn save(
             meta: meta.clone(),
             generator_steps: optimizer.generator_steps,
             discriminator_steps: optimizer.discriminator_steps,
+            generator_loss_scale: optimizer.generator_loss_scale,
+            discriminator_loss_scale: optimizer.discriminator_loss_scale,
         };
         std::fs::write(tmp.join(META_FILE), serde_json::to_string_pretty(&file)?)?;
         Ok(())
@@ -146,6 +155,8 @@ pub fn read_optimizer(dir: &Path) -> Result<OptimizerState> {
         moments: read_tensors(&dir.join(OPTIMIZER_FILE))?,
         generator_steps: file.generator_steps,
         discriminator_steps: file.discriminator_steps,
+        generator_loss_scale: file.generator_loss_scale,
+        discriminator_loss_scale: file.discriminator_loss_scale,
     })
 }
 

@@ -14,6 +14,7 @@ pub mod files;
 pub mod model;
 pub mod optim;
 pub mod plugins;
+pub mod precision;
 pub mod predict;
 pub mod registry;
 pub mod retrain;

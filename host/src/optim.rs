@@ -30,6 +30,11 @@ impl Adam {
         }
     }
 
+    /// The parameters this optimizer updates.
+    pub fn parameters(&self) -> &[Tensor] {
+        &self.parameters
+    }
+
     pub fn zero_grad(&mut self) {
         for p in &mut self.parameters {
             let mut grad = p.grad();

@@ -13,6 +13,7 @@
 //! Every key of a component's table except `component` (and `weight` for a loss term) is that
 //! component's configuration, checked by the plugin that builds it.
 
+use crate::precision::{MemoryFormat, Precision};
 use anyhow::{bail, Context, Result};
 use serde::{de::Error as _, Deserialize, Deserializer, Serialize};
 use std::{
@@ -79,6 +80,10 @@ pub struct TrainSettings {
     pub seed: u64,
     /// Iterations between checkpoints (one is also written at the end and on Ctrl-C).
     pub checkpoint_every: u64,
+    /// Precision of the forward passes; weights, optimizer state and checkpoints stay fp32.
+    pub precision: Precision,
+    /// Memory layout of the convolutions' weights and inputs.
+    pub memory_format: MemoryFormat,
 }
 
 impl Default for TrainSettings {
@@ -91,6 +96,8 @@ impl Default for TrainSettings {
             betas: [0.5, 0.999],
             seed: 0,
             checkpoint_every: 1000,
+            precision: Precision::Fp32,
+            memory_format: MemoryFormat::Contiguous,
         }
     }
 }
@@ -369,6 +376,22 @@ impl Registry {
     pub fn model_table(&self, name: &str) -> Result<&toml::Table> {
         self.model(name)?;
         Ok(&self.model_tables[name])
+    }
+
+    /// Trains every model at `precision`, as if each model's `train` table said so; the model
+    /// tables, which checkpoints record, say so too.
+    pub fn set_precision(&mut self, precision: Precision) {
+        for spec in self.models.values_mut() {
+            spec.train.precision = precision;
+        }
+        for table in self.model_tables.values_mut() {
+            let train = table
+                .entry("train")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(train) = train {
+                train.insert("precision".into(), precision.to_string().into());
+            }
+        }
     }
 
     pub fn model(&self, name: &str) -> Result<&ModelSpec> {

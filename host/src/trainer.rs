@@ -7,6 +7,11 @@
 //! weights on every device, then moved to the device before the optimizers exist: Adam's moments
 //! are `zeros_like` the parameters, so they are born on the device too. Checkpoints are written
 //! from CPU copies and load onto any device.
+//!
+//! Mixed precision (`precision = "bf16" | "fp16"`) runs the networks' forward passes under
+//! autocast and everything else in fp32: the losses (on fp32 copies of the outputs), the
+//! master weights, Adam's moments and the checkpoints. fp16 scales each optimizer's loss
+//! dynamically; the scales are checkpointed, so a resumed fp16 run continues exactly too.
 
 use crate::{
     checkpoint::{self, CheckpointMeta, OptimizerState},
@@ -14,18 +19,27 @@ use crate::{
     model::Model,
     optim::Adam,
     plugins::Plugins,
+    precision::{self, LossScaler, MemoryFormat, Precision},
     registry::ModelSpec,
+    Network,
 };
 use anyhow::{bail, Context, Result};
 use silico_plugin_api::{names, LossInputs};
 use std::path::Path;
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 pub struct Trainer {
     model: Model,
     generator_optimizer: Adam,
     discriminator_optimizer: Option<Adam>,
     device: Device,
+    precision: Precision,
+    channels_last: bool,
+    /// fp16 only: the loss scales of the generator's and the discriminator's updates.
+    generator_scaler: Option<LossScaler>,
+    discriminator_scaler: Option<LossScaler>,
+    /// fp16 only: whether the last step's gradients overflowed, so that it was skipped.
+    overflowed: bool,
 }
 
 /// Where one tensor of a trainer lives, for checks that everything is on its device.
@@ -49,6 +63,15 @@ impl Trainer {
         tch::manual_seed(seed as i64);
         let model = Model::build(plugins, name, spec, 1, 1, device)?;
         let settings = &spec.train;
+        let precision = settings.precision;
+        let channels_last = settings.memory_format == MemoryFormat::ChannelsLast;
+        if channels_last {
+            // Before the optimizers, whose moments take the parameters' layout.
+            for network in std::iter::once(&model.generator).chain(&model.discriminator) {
+                precision::to_channels_last_3d(&network.parameters()?)?;
+            }
+        }
+        let scaler = (precision == Precision::Fp16).then(LossScaler::default);
         let generator_optimizer =
             Adam::new(model.generator.parameters()?, settings.lr, settings.betas);
         let discriminator_optimizer = model
@@ -57,10 +80,15 @@ impl Trainer {
             .map(|d| anyhow::Ok(Adam::new(d.parameters()?, settings.lr, settings.betas)))
             .transpose()?;
         Ok(Self {
+            discriminator_scaler: scaler.filter(|_| model.discriminator.is_some()),
             model,
             generator_optimizer,
             discriminator_optimizer,
             device,
+            precision,
+            channels_last,
+            generator_scaler: scaler,
+            overflowed: false,
         })
     }
 
@@ -80,12 +108,40 @@ impl Trainer {
         self.device
     }
 
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Whether the last step was skipped because its fp16 gradients overflowed (and the loss
+    /// scale was halved).
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    /// Whether the convolutions' weights and inputs are stored channels-last-3d.
+    pub fn channels_last(&self) -> bool {
+        self.channels_last
+    }
+
+    /// A network's forward pass at the trainer's precision, returning fp32.
+    fn forward(&self, network: &Network, input: &Tensor) -> Result<Tensor> {
+        let input = if self.channels_last {
+            precision::channels_last_3d(input)?
+        } else {
+            input.shallow_clone()
+        };
+        let output = self
+            .precision
+            .run(self.device, || network.forward_t(&input, true))?;
+        Ok(output.f_to_kind(Kind::Float)?)
+    }
+
     /// One generator update and, for adversarial models, one discriminator update (pix2pix's
     /// alternation). Returns every loss term by name; discriminator terms are prefixed `D/`.
     pub fn step(&mut self, batch: &Batch, iteration: u64) -> Result<Vec<(String, f64)>> {
         let model = &self.model;
         let (signal, target) = (&batch.signal, &batch.target);
-        let prediction = model.generator.forward_t(signal, true)?;
+        let prediction = self.forward(&model.generator, signal)?;
         if prediction.size() != target.size() {
             bail!(
                 "{} maps {:?} to {:?}, expected {:?}",
@@ -102,22 +158,23 @@ impl Trainer {
         if let Some(others) = &batch.others {
             inputs = inputs.with(names::OTHERS, others);
         }
+        let fake;
         if let Some(d) = &model.discriminator {
-            let fake = d.forward_t(&Tensor::cat(&[signal, &prediction], 1), true)?;
+            fake = self.forward(d, &Tensor::cat(&[signal, &prediction], 1))?;
             inputs = inputs.with(names::DISC_FAKE, &fake);
         }
         let objective = model.generator_objective(&inputs)?;
-        self.generator_optimizer.zero_grad();
-        objective.total.f_backward()?;
-        self.generator_optimizer.step()?;
+        self.overflowed = !update(
+            &mut self.generator_optimizer,
+            self.generator_scaler.as_mut(),
+            &objective.total,
+        )?;
         let mut losses = objective.terms;
 
-        if let (Some(d), Some(optimizer)) =
-            (&model.discriminator, &mut self.discriminator_optimizer)
-        {
+        if let Some(d) = &model.discriminator {
             let detached = prediction.detach();
-            let fake = d.forward_t(&Tensor::cat(&[signal, &detached], 1), true)?;
-            let real = d.forward_t(&Tensor::cat(&[signal, target], 1), true)?;
+            let fake = self.forward(d, &Tensor::cat(&[signal, &detached], 1))?;
+            let real = self.forward(d, &Tensor::cat(&[signal, target], 1))?;
             let inputs = LossInputs::new(iteration)
                 .with(names::SIGNAL, signal)
                 .with(names::PREDICTION, &detached)
@@ -127,9 +184,15 @@ impl Trainer {
             let Some(objective) = model.discriminator_objective(&inputs)? else {
                 bail!("the model has a discriminator but no adversarial loss term to train it; add one to `losses`");
             };
-            optimizer.zero_grad();
-            objective.total.f_backward()?;
-            optimizer.step()?;
+            let optimizer = self
+                .discriminator_optimizer
+                .as_mut()
+                .expect("a discriminator has an optimizer");
+            self.overflowed |= !update(
+                optimizer,
+                self.discriminator_scaler.as_mut(),
+                &objective.total,
+            )?;
             losses.extend(
                 objective
                     .terms
@@ -174,6 +237,18 @@ impl Trainer {
             state.discriminator_steps > 0,
         ) {
             restore(adam, state, "discriminator", state.discriminator_steps)?;
+        }
+        // A run continued at fp16 keeps its scales; one switching to fp16 starts them afresh.
+        if let (Some(scaler), Some(saved)) =
+            (&mut self.generator_scaler, state.generator_loss_scale)
+        {
+            *scaler = saved;
+        }
+        if let (Some(scaler), Some(saved)) = (
+            &mut self.discriminator_scaler,
+            state.discriminator_loss_scale,
+        ) {
+            *scaler = saved;
         }
         Ok(())
     }
@@ -258,6 +333,29 @@ impl Trainer {
             moments,
             generator_steps: self.generator_optimizer.steps(),
             discriminator_steps: self.discriminator_optimizer.as_ref().map_or(0, Adam::steps),
+            generator_loss_scale: self.generator_scaler,
+            discriminator_loss_scale: self.discriminator_scaler,
+        }
+    }
+}
+
+/// Backpropagates `loss` and steps `adam`; with a loss scaler (fp16), through the scaled loss,
+/// skipping the step when the gradients overflowed. Returns whether the step was taken.
+fn update(adam: &mut Adam, scaler: Option<&mut LossScaler>, loss: &Tensor) -> Result<bool> {
+    adam.zero_grad();
+    match scaler {
+        None => {
+            loss.f_backward()?;
+            adam.step()?;
+            Ok(true)
+        }
+        Some(scaler) => {
+            (loss * scaler.scale).f_backward()?;
+            let finite = scaler.unscale(adam.parameters())?;
+            if finite {
+                adam.step()?;
+            }
+            Ok(finite)
         }
     }
 }

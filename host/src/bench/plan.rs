@@ -7,7 +7,7 @@
 //!                                        # file (or given by `silico bench run --data`)
 //! structures = ["dna", "nucleoli"]
 //! seeds = [0, 1]
-//! overrides = { iterations = 200 }       # iterations, batch, patch, for every model
+//! overrides = { iterations = 200 }       # iterations, batch, patch, precision, for every model
 //!
 //! [models.unet-tiny]                     # the registry's model as it is
 //! [models.unet-tiny-l1]                  # the registry's model with top-level keys replaced
@@ -28,7 +28,7 @@
 //! A cell is one (model, structure, seed); its definition is the model's table with the seed
 //! and the overrides written into `train`, so that a changed cell is seen by comparing tables.
 
-use crate::{data::manifest_path, registry::ModelSpec, Registry};
+use crate::{data::manifest_path, precision::Precision, registry::ModelSpec, Registry};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::{
@@ -73,6 +73,8 @@ pub struct Overrides {
     pub iterations: Option<u64>,
     pub batch: Option<usize>,
     pub patch: Option<[i64; 3]>,
+    /// Precision of every model's forward passes, in training and prediction.
+    pub precision: Option<Precision>,
 }
 
 /// Which evaluations run beside the pixel metrics.
@@ -294,6 +296,9 @@ impl Plan {
                     "patch".into(),
                     toml::Value::Array(patch.iter().map(|&n| n.into()).collect()),
                 );
+            }
+            if let Some(precision) = o.precision {
+                train.insert("precision".into(), precision.to_string().into());
             }
         }
         definition

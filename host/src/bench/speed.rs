@@ -2,7 +2,7 @@
 //! batch and patch size, the number `python/bench_train.py` measures for the same network in
 //! PyTorch (`scripts/bench` runs both and prints the ratios).
 
-use crate::{data::Batch, plugins::Plugins, registry::Registry, trainer::Trainer};
+use crate::{data::Batch, plugins::Plugins, registry::ModelSpec, trainer::Trainer};
 use anyhow::Result;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -10,18 +10,18 @@ use tch::{Device, Kind, Tensor};
 pub struct BenchResult {
     pub seconds_per_iteration: f64,
     pub iterations: u64,
+    pub channels_last: bool,
 }
 
 /// Times `iterations` training steps after `warmup` untimed ones.
 pub fn bench_training(
-    registry: &Registry,
     plugins: &Plugins,
     model_name: &str,
+    spec: &ModelSpec,
     warmup: u64,
     iterations: u64,
     device: Device,
 ) -> Result<BenchResult> {
-    let spec = registry.model(model_name)?;
     let mut trainer = Trainer::build(plugins, model_name, spec, 0, device)?;
     let settings = &spec.train;
     let [z, y, x] = settings.patch;
@@ -43,6 +43,7 @@ pub fn bench_training(
     Ok(BenchResult {
         seconds_per_iteration: started.elapsed().as_secs_f64() / iterations.max(1) as f64,
         iterations,
+        channels_last: trainer.channels_last(),
     })
 }
 

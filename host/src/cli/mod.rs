@@ -15,7 +15,7 @@ pub mod train;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use silico::{parse_device, Plugins, Registry};
+use silico::{parse_device, precision::Precision, Plugins, Registry};
 use std::path::{Path, PathBuf};
 
 /// Label-free prediction of organelle fluorescence from transmitted light, and its evaluation.
@@ -115,6 +115,29 @@ impl DeviceArg {
     /// As given, to pass on to child processes.
     pub fn as_given(&self) -> &str {
         &self.device
+    }
+}
+
+/// `--precision`, for the commands that train.
+#[derive(clap::Args)]
+pub struct PrecisionArg {
+    /// Precision of the forward passes (autocast); weights, optimizer state and checkpoints stay
+    /// fp32 [default: each model's `train.precision`, fp32 unless the registry says otherwise].
+    #[arg(long, value_enum)]
+    precision: Option<Precision>,
+}
+
+impl PrecisionArg {
+    /// The registry with every model trained at `--precision`, if given.
+    pub fn apply(&self, mut registry: Registry) -> Registry {
+        if let Some(precision) = self.precision {
+            registry.set_precision(precision);
+        }
+        registry
+    }
+
+    pub fn get(&self) -> Option<Precision> {
+        self.precision
     }
 }
 

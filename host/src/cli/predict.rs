@@ -1,6 +1,9 @@
 use super::{DeviceArg, Global};
-use anyhow::{anyhow, Result};
-use silico::predict::{self, PredictRequest, Rows};
+use anyhow::{anyhow, bail, Result};
+use silico::{
+    precision::{MemoryFormat, Precision},
+    predict::{self, PredictRequest, Rows, Tiling},
+};
 use std::{path::PathBuf, process::ExitCode};
 
 /// Predict whole images of any size with a trained model, tile by tile; writes
@@ -18,12 +21,29 @@ pub struct Args {
     input: PathBuf,
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Tile size z,y,x (multiples of 16).
-    #[arg(long, value_delimiter = ',', default_values_t = predict::DEFAULT_TILE)]
-    tile: Vec<i64>,
-    /// Overlap of neighbouring tiles z,y,x.
-    #[arg(long, value_delimiter = ',', default_values_t = predict::DEFAULT_OVERLAP)]
+    /// Tile size z,y,x (rounded up to multiples of 16) [default: the tiling that computes least
+    /// within the memory budget; the whole image when it fits].
+    #[arg(long, value_name = "Z,Y,X", value_delimiter = ',')]
+    tile: Option<Vec<i64>>,
+    /// Overlap of neighbouring tiles z,y,x (none along an axis one tile spans).
+    #[arg(
+        long,
+        value_name = "Z,Y,X",
+        value_delimiter = ',',
+        default_value = "16,32,32"
+    )]
     overlap: Vec<i64>,
+    /// Memory one forward pass may take, e.g. 4G or 512M [default: half the available RAM; on
+    /// CUDA 80 % of the free GPU memory].
+    #[arg(long, value_name = "BYTES")]
+    memory_budget: Option<String>,
+    /// Precision of the forward passes [default: auto, bf16 where the device computes it
+    /// natively, else fp32; the choice is printed].
+    #[arg(long, value_enum)]
+    precision: Option<Precision>,
+    /// Memory layout of weights and activations [default: the model's `train.memory_format`].
+    #[arg(long, value_enum)]
+    memory_format: Option<MemoryFormat>,
     /// Average over flips in x and y (test-time augmentation).
     #[arg(long)]
     flips: bool,
@@ -40,28 +60,87 @@ fn xyz(values: &[i64], what: &str) -> Result<[i64; 3]> {
         .map_err(|_| anyhow!("--{what} takes three numbers z,y,x, got {values:?}"))
 }
 
+/// `4G`, `512M`, `100K` or plain bytes.
+fn parse_bytes(text: &str) -> Result<u64> {
+    let (number, unit) = match text
+        .trim()
+        .char_indices()
+        .find(|(_, c)| c.is_ascii_alphabetic())
+    {
+        Some((i, _)) => text.trim().split_at(i),
+        None => (text.trim(), ""),
+    };
+    let scale: u64 = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => bail!("--memory-budget `{text}`: expected bytes with an optional K, M, G or T"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| anyhow!("--memory-budget `{text}`: expected a number such as 4G"))?;
+    if !(value.is_finite() && value > 0.0) {
+        bail!("--memory-budget `{text}`: must be positive");
+    }
+    Ok((value * scale as f64) as u64)
+}
+
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     let (_, plugins) = global.plugins()?;
+    let device = args.device.device()?;
+    let precision = match args.precision {
+        Some(precision) => precision,
+        None => {
+            let (precision, why) = Precision::native(device);
+            eprintln!("precision {precision} ({why}; --precision to choose)");
+            precision
+        }
+    };
+    let tiling = Tiling {
+        tile: args.tile.as_deref().map(|t| xyz(t, "tile")).transpose()?,
+        overlap: xyz(&args.overlap, "overlap")?,
+        memory_budget: args.memory_budget.as_deref().map(parse_bytes).transpose()?,
+    };
     let request = PredictRequest {
         checkpoint: args.checkpoint,
         input: args.input,
         out: args.out,
-        tile: xyz(&args.tile, "tile")?,
-        overlap: xyz(&args.overlap, "overlap")?,
+        tiling,
         flips: args.flips,
         rows: if args.test_only {
             Rows::Test
         } else {
             Rows::All
         },
-        device: args.device.device()?,
+        device,
+        precision: Some(precision),
+        memory_format: args.memory_format,
+        verbose: true,
     };
     for p in predict::predict(&plugins, &request)? {
         let score = match (p.pearson, p.mse) {
             (Some(r), Some(mse)) => format!("  Pearson r {r:.3}  MSE {mse:.4}"),
             _ => String::new(),
         };
-        println!("{}{score}", p.path.display());
+        println!("{}{score}  {:.2} s", p.path.display(), p.seconds);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn budgets_parse_with_units() {
+        assert_eq!(parse_bytes("4G").unwrap(), 4 << 30);
+        assert_eq!(parse_bytes("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("1.5g").unwrap(), 3 << 29);
+        assert_eq!(parse_bytes("1000").unwrap(), 1000);
+        assert!(parse_bytes("4X").is_err());
+        assert!(parse_bytes("-1G").is_err());
+        assert!(parse_bytes("G").is_err());
+    }
 }

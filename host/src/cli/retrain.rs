@@ -1,4 +1,4 @@
-use super::{progress_visible, DeviceArg, Global, INTERRUPTED};
+use super::{progress_visible, DeviceArg, Global, PrecisionArg, INTERRUPTED};
 use anyhow::Result;
 use silico::{
     retrain::{self, RetrainRequest},
@@ -37,10 +37,13 @@ pub struct Args {
     resume: bool,
     #[command(flatten)]
     device: DeviceArg,
+    #[command(flatten)]
+    precision: PrecisionArg,
 }
 
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     let (registry, plugins) = global.plugins()?;
+    let registry = args.precision.apply(registry);
     let request = RetrainRequest {
         model: args.model,
         data: args.data,

@@ -1,4 +1,4 @@
-use super::{progress_visible, DeviceArg, Global, INTERRUPTED};
+use super::{progress_visible, DeviceArg, Global, PrecisionArg, INTERRUPTED};
 use anyhow::Result;
 use silico::train::{self, StopSignal, TrainRequest};
 use std::{path::PathBuf, process::ExitCode};
@@ -26,6 +26,8 @@ pub struct Args {
     iterations: Option<u64>,
     #[command(flatten)]
     device: DeviceArg,
+    #[command(flatten)]
+    precision: PrecisionArg,
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     resume: bool,
@@ -33,6 +35,7 @@ pub struct Args {
 
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     let (registry, plugins) = global.plugins()?;
+    let registry = args.precision.apply(registry);
     let out = args.out.unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-{}", args.model, args.structure))
     });

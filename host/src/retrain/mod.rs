@@ -36,7 +36,7 @@ use crate::{
     evaluate::exclusivity::exclusivity,
     files,
     plugins::Plugins,
-    predict::{self, PredictRequest, Rows},
+    predict::{self, PredictRequest, Rows, Tiling},
     registry::{Registry, RetrainOrder, RetrainSettings},
     train::{self, StopSignal, TrainRequest},
 };
@@ -307,11 +307,13 @@ fn predict_into(
                 checkpoint: run.to_path_buf(),
                 input: request.data.clone(),
                 out: root.join(PREDICTIONS).join(split),
-                tile: predict::DEFAULT_TILE,
-                overlap: predict::DEFAULT_OVERLAP,
+                tiling: Tiling::default(),
                 flips: false,
                 rows,
                 device: request.device,
+                precision: None,
+                memory_format: None,
+                verbose: false,
             },
         )?;
         if rows == Rows::Test {

@@ -1,6 +1,6 @@
-use crate::cli::{DeviceArg, Global};
+use crate::cli::{DeviceArg, Global, PrecisionArg};
 use anyhow::Result;
-use silico::bench::speed::bench_training;
+use silico::{bench::speed::bench_training, precision::MemoryFormat};
 use std::process::ExitCode;
 
 /// Time training iterations of a registry model on random data of its batch and patch size
@@ -19,21 +19,39 @@ pub struct Args {
     warmup: u64,
     #[command(flatten)]
     device: DeviceArg,
+    #[command(flatten)]
+    precision: PrecisionArg,
+    /// Memory layout of weights and activations [default: the model's `train.memory_format`].
+    #[arg(long, value_enum)]
+    memory_format: Option<MemoryFormat>,
 }
 
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     let (registry, plugins) = global.plugins()?;
+    let registry = args.precision.apply(registry);
+    let mut spec = registry.model(&args.model)?.clone();
+    if let Some(format) = args.memory_format {
+        spec.train.memory_format = format;
+    }
     let result = bench_training(
-        &registry,
         &plugins,
         &args.model,
+        &spec,
         args.warmup,
         args.iterations,
         args.device.device()?,
     )?;
     println!(
-        "{:.6} s/iteration over {} iterations of `{}`",
-        result.seconds_per_iteration, result.iterations, args.model
+        "{:.6} s/iteration over {} iterations of `{}` ({}{})",
+        result.seconds_per_iteration,
+        result.iterations,
+        args.model,
+        spec.train.precision,
+        if result.channels_last {
+            ", channels-last"
+        } else {
+            ""
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,512 @@
+//! `silico predict`: whole images of any size through a trained generator.
+//!
+//! An image goes through the network whole when its forward pass fits the memory budget
+//! (measured on two small probe tiles, then extrapolated), since every overlap of tiles is
+//! computed twice; otherwise it is cut into the overlapping tiles that compute the fewest voxels
+//! within the budget, sides multiples of 16 (the U-Net's 2⁴), as many per forward pass as fit.
+//! Each tile's prediction is weighted by a separable triangular window and the weighted sum is
+//! divided by the summed weights, so that no seam shows (pytorch_fnet's `predict_piecewise`).
+//! Forward passes run at the requested precision (autocast) and, where it was measured to pay,
+//! channels-last. Optional test-time augmentation averages over flips in x and y. Predictions go to `OUT/<structure>/<image>.tif`, so that several models' predictions
+//! of the same bright-field images sit side by side for the evaluators.
+
+use crate::{
+    checkpoint::{self, checkpoint_dir},
+    data::{load_options, manifest_path},
+    files,
+    model::Model,
+    plugins::Plugins,
+    precision::{self, MemoryFormat, Precision},
+    registry::ModelSpec,
+};
+use anyhow::{bail, Context, Result};
+use silico_imaging::{
+    dataset::{image_names, load_image, ImageRef, Manifest, ManifestRow},
+    tiff, Volume,
+};
+use std::{
+    cell::Cell,
+    collections::HashSet,
+    path::{Path, PathBuf},
+    rc::Rc,
+    time::Instant,
+};
+use tch::{Device, Kind, Tensor};
+use tiling::{round_up, MemoryModel, MULTIPLE};
+
+mod memory;
+mod tiling;
+
+pub use memory::gib;
+pub use tiling::{check_tile, TilePlan};
+
+/// Overlap (z, y, x) of neighbouring tiles unless asked otherwise (none along an axis one tile
+/// spans).
+pub const DEFAULT_OVERLAP: [i64; 3] = [16, 32, 32];
+
+/// How tiles are chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tiling {
+    /// The user's tile (z, y, x), rounded up to multiples of 16 and capped at the padded image;
+    /// `None`: the tiling that fits the memory budget best.
+    pub tile: Option<[i64; 3]>,
+    pub overlap: [i64; 3],
+    /// Bytes a forward pass may take; `None`: derived from the memory available.
+    pub memory_budget: Option<u64>,
+}
+
+impl Default for Tiling {
+    fn default() -> Self {
+        Self {
+            tile: None,
+            overlap: DEFAULT_OVERLAP,
+            memory_budget: None,
+        }
+    }
+}
+
+pub struct PredictRequest {
+    /// A run folder (`silico train --out`) or its checkpoint folder.
+    pub checkpoint: PathBuf,
+    /// A TIFF, a manifest CSV, or a folder holding `<structure>.csv`.
+    pub input: PathBuf,
+    pub out: PathBuf,
+    pub tiling: Tiling,
+    /// Average over flips in x and y.
+    pub flips: bool,
+    /// Which rows of a manifest.
+    pub rows: Rows,
+    pub device: Device,
+    /// `None`: the precision the model was trained at.
+    pub precision: Option<Precision>,
+    /// `None`: the layout the model was trained in.
+    pub memory_format: Option<MemoryFormat>,
+    /// Say on stderr how the tiles were chosen.
+    pub verbose: bool,
+}
+
+/// Which rows of a manifest to predict; a split is the one the model was trained with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    All,
+    Train,
+    Test,
+}
+
+/// One predicted image.
+pub struct Prediction {
+    pub name: String,
+    pub path: PathBuf,
+    /// Pearson correlation and mean squared error against the target, when there is one.
+    pub pearson: Option<f64>,
+    pub mse: Option<f64>,
+    pub voxels: usize,
+    pub plan: TilePlan,
+    /// Seconds the prediction itself took (not loading or writing).
+    pub seconds: f64,
+}
+
+/// A loaded generator ready to predict.
+pub struct Predictor {
+    model: Model,
+    pub structure: String,
+    device: Device,
+    precision: Precision,
+    channels_last: bool,
+    /// Measured on first need, then reused for every image.
+    memory: Cell<Option<MemoryModel>>,
+}
+
+/// The two probe tiles whose forward passes measure the network's memory per voxel.
+const PROBES: [[i64; 3]; 2] = [[16, 32, 32], [16, 64, 64]];
+
+impl Predictor {
+    pub fn load(
+        plugins: &Plugins,
+        checkpoint: &Path,
+        device: Device,
+        precision: Option<Precision>,
+        memory_format: Option<MemoryFormat>,
+    ) -> Result<Self> {
+        let dir = if checkpoint.join("checkpoint.json").exists() {
+            checkpoint.to_path_buf()
+        } else {
+            checkpoint_dir(checkpoint)
+        };
+        let (dir, meta) = checkpoint::read_meta(&dir)?;
+        let table: toml::Table = meta.model_table.parse().with_context(|| {
+            format!("{}: the model definition is not valid TOML", dir.display())
+        })?;
+        let spec = ModelSpec::from_table(&meta.model, &table)?;
+        let mut model = Model::build(
+            plugins,
+            &meta.model,
+            &spec,
+            meta.in_channels,
+            meta.out_channels,
+            device,
+        )?;
+        model.discriminator = None;
+        let path = dir.join(checkpoint::GENERATOR_FILE);
+        model
+            .generator
+            .load_state(&checkpoint::read_tensors(&path)?)
+            .with_context(|| path.display().to_string())?;
+        let precision = precision.unwrap_or(spec.train.precision);
+        let channels_last =
+            memory_format.unwrap_or(spec.train.memory_format) == MemoryFormat::ChannelsLast;
+        if channels_last {
+            precision::to_channels_last_3d(&model.generator.parameters()?)?;
+        }
+        Ok(Self {
+            model,
+            structure: meta.structure,
+            device,
+            precision,
+            channels_last,
+            memory: Cell::new(None),
+        })
+    }
+
+    /// Predicts a z-scored (Z, Y, X) image; returns (Z, Y, X) on the CPU and the tiling used.
+    pub fn predict(
+        &self,
+        image: &Tensor,
+        tiling: &Tiling,
+        flips: bool,
+    ) -> Result<(Tensor, TilePlan)> {
+        let size: [i64; 3] = image
+            .size()
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("expected a (Z, Y, X) image"))?;
+        let plan = self.plan(size, tiling)?;
+        let views: &[&[i64]] = if flips {
+            &[&[], &[2], &[1], &[1, 2]]
+        } else {
+            &[&[]]
+        };
+        let mut sum: Option<Tensor> = None;
+        for dims in views {
+            let flipped = if dims.is_empty() {
+                image.shallow_clone()
+            } else {
+                image.flip(*dims)
+            };
+            let mut out = self.predict_tiled(&flipped, &plan)?;
+            if !dims.is_empty() {
+                out = out.flip(*dims);
+            }
+            sum = Some(match sum {
+                Some(s) => s + out,
+                None => out,
+            });
+        }
+        Ok((sum.expect("at least one view") / views.len() as f64, plan))
+    }
+
+    /// The tiling of an image of `size`: the user's, or the best that fits the budget.
+    pub fn plan(&self, size: [i64; 3], tiling: &Tiling) -> Result<TilePlan> {
+        let padded: [i64; 3] = std::array::from_fn(|a| round_up(size[a], MULTIPLE));
+        if let Some(tile) = tiling.tile {
+            check_tile(tile, tiling.overlap)?;
+            return Ok(tiling::fixed_plan(padded, tile, tiling.overlap));
+        }
+        if tiling.overlap.iter().any(|&o| o < 0) {
+            bail!(
+                "--overlap {:?}: overlaps cannot be negative",
+                tiling.overlap
+            );
+        }
+        let voxels: i64 = padded.iter().product();
+        if voxels <= PROBES[1].iter().product() {
+            // Smaller than a probe: one forward pass of the whole image.
+            return Ok(tiling::fixed_plan(padded, padded, tiling.overlap));
+        }
+        let budget = match tiling.memory_budget {
+            Some(bytes) => bytes,
+            None => memory::default_budget(self.device)?.0,
+        };
+        tiling::budget_plan(padded, tiling.overlap, self.memory_model()?, budget)
+    }
+
+    /// Where the memory budget comes from and what the network was measured to take, for the
+    /// user.
+    pub fn budget_source(&self, tiling: &Tiling) -> Result<String> {
+        let budget = match tiling.memory_budget {
+            Some(bytes) => format!("--memory-budget {:.2} GiB", gib(bytes)),
+            None => {
+                let (bytes, source) = memory::default_budget(self.device)?;
+                format!("{:.1} GiB, {source}", gib(bytes))
+            }
+        };
+        Ok(match self.memory.get() {
+            Some(model) => format!(
+                "{budget}; a forward pass takes {:.0} MiB + {:.0} bytes per voxel",
+                model.fixed / (1u64 << 20) as f64,
+                model.per_voxel
+            ),
+            None => budget,
+        })
+    }
+
+    /// The generator's forward memory, measured once on two probe tiles.
+    fn memory_model(&self) -> Result<MemoryModel> {
+        if let Some(model) = self.memory.get() {
+            return Ok(model);
+        }
+        let _no_grad = tch::no_grad_guard();
+        let mut points = Vec::new();
+        for probe in PROBES {
+            let input = Tensor::zeros(
+                [1, 1, probe[0], probe[1], probe[2]],
+                (Kind::Float, self.device),
+            );
+            let ((), bytes) = memory::peak_of(self.device, || self.forward(&input).map(drop))?;
+            points.push((probe.iter().product::<i64>(), bytes));
+        }
+        let model = MemoryModel::fit(points[0], points[1]);
+        self.memory.set(Some(model));
+        Ok(model)
+    }
+
+    /// The generator's forward pass (evaluation mode) at the predictor's precision; fp32 out.
+    fn forward(&self, input: &Tensor) -> Result<Tensor> {
+        let input = if self.channels_last {
+            precision::channels_last_3d(input)?
+        } else {
+            input.shallow_clone()
+        };
+        let output = self.precision.run(self.device, || {
+            self.model.generator.forward_t(&input, false)
+        })?;
+        Ok(output.f_to_kind(Kind::Float)?)
+    }
+
+    fn predict_tiled(&self, image: &Tensor, plan: &TilePlan) -> Result<Tensor> {
+        let size: [i64; 3] = image
+            .size()
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("expected a (Z, Y, X) image"))?;
+        // Pad each axis up to a multiple of 16 (with the mean of a z-scored image, 0).
+        let padded: [i64; 3] = std::array::from_fn(|a| round_up(size[a], MULTIPLE));
+        let image = image.constant_pad_nd([
+            0,
+            padded[2] - size[2],
+            0,
+            padded[1] - size[1],
+            0,
+            padded[0] - size[0],
+        ]);
+        let tile = plan.tile;
+        let _no_grad = tch::no_grad_guard();
+        let origins: Vec<[i64; 3]> = {
+            let starts: [Vec<i64>; 3] =
+                std::array::from_fn(|a| tiling::tile_starts(padded[a], tile[a], plan.overlap[a]));
+            let mut origins = Vec::new();
+            for &z in &starts[0] {
+                for &y in &starts[1] {
+                    for &x in &starts[2] {
+                        origins.push([z, y, x]);
+                    }
+                }
+            }
+            origins
+        };
+        if origins.len() == 1 {
+            // One tile spans the image: no blending, so no window to divide out.
+            let input = image
+                .reshape([1, 1, tile[0], tile[1], tile[2]])
+                .to_device(self.device);
+            let output = self.forward(&input)?.to_device(Device::Cpu).reshape(tile);
+            return Ok(crop(&output, size));
+        }
+        let window = tiling::triangular_window(tile);
+        let sum = Tensor::zeros(padded, (Kind::Float, Device::Cpu));
+        let weight = Tensor::zeros(padded, (Kind::Float, Device::Cpu));
+        let region = |t: &Tensor, [z, y, x]: [i64; 3]| {
+            t.narrow(0, z, tile[0])
+                .narrow(1, y, tile[1])
+                .narrow(2, x, tile[2])
+        };
+        for batch in origins.chunks(plan.per_forward) {
+            let tiles: Vec<Tensor> = batch.iter().map(|&o| region(&image, o)).collect();
+            let input = Tensor::stack(&tiles, 0).unsqueeze(1).to_device(self.device);
+            let output = self.forward(&input)?.to_device(Device::Cpu);
+            for (i, &origin) in batch.iter().enumerate() {
+                let _ =
+                    region(&sum, origin).f_add_(&(output.get(i as i64).reshape(tile) * &window))?;
+                let _ = region(&weight, origin).f_add_(&window)?;
+            }
+        }
+        Ok(crop(&(sum / weight), size))
+    }
+}
+
+fn crop(t: &Tensor, size: [i64; 3]) -> Tensor {
+    t.narrow(0, 0, size[0])
+        .narrow(1, 0, size[1])
+        .narrow(2, 0, size[2])
+        .contiguous()
+}
+
+fn volume_to_tensor(volume: &Volume) -> Result<Tensor> {
+    let [_, z, y, x] = volume.shape;
+    Ok(Tensor::from_slice(&volume.data[..z * y * x]).f_view([z as i64, y as i64, x as i64])?)
+}
+
+/// Pearson r and MSE of two equal-size tensors.
+fn agreement(prediction: &Tensor, target: &Tensor) -> (f64, f64) {
+    let p = prediction.to_kind(Kind::Double).flatten(0, -1);
+    let t = target.to_kind(Kind::Double).flatten(0, -1);
+    let (pc, tc) = (&p - p.mean(Kind::Double), &t - t.mean(Kind::Double));
+    let r = (&pc * &tc).sum(Kind::Double)
+        / ((&pc * &pc).sum(Kind::Double) * (&tc * &tc).sum(Kind::Double)).sqrt();
+    let mse = (&p - &t).square().mean(Kind::Double);
+    (r.double_value(&[]), mse.double_value(&[]))
+}
+
+/// What one predicted image comes from: a lone bright-field file, or a manifest row, whose
+/// target is loaded with it to measure the prediction.
+enum Source {
+    Image(ImageRef),
+    Row(Rc<Manifest>, ManifestRow),
+}
+
+pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Prediction>> {
+    let predictor = Predictor::load(
+        plugins,
+        &request.checkpoint,
+        request.device,
+        request.precision,
+        request.memory_format,
+    )?;
+    let structure = predictor.structure.clone();
+    // Each image is loaded only when its turn comes, through the loader training uses.
+    let jobs: Vec<(String, Source)> = if request
+        .input
+        .extension()
+        .is_some_and(|e| e == "tif" || e == "tiff")
+    {
+        let name = image_names(std::slice::from_ref(&request.input)).remove(0);
+        let image = ImageRef {
+            path: request.input.clone(),
+            channel: None,
+        };
+        vec![(name, Source::Image(image))]
+    } else {
+        let csv = manifest_path(&request.input, &structure);
+        let manifest = Rc::new(Manifest::load(&csv)?);
+        manifest.check_files()?;
+        let wanted: Option<HashSet<usize>> = match request.rows {
+            Rows::All => None,
+            split => {
+                let rows = manifest.split(
+                    crate::data::split_spec(&manifest),
+                    predictor.model.train.seed,
+                )?;
+                let rows = if split == Rows::Train {
+                    rows.train
+                } else {
+                    rows.test
+                };
+                Some(rows.iter().map(|r| r.line).collect())
+            }
+        };
+        let jobs: Vec<(String, Source)> = manifest
+            .rows
+            .iter()
+            .zip(manifest.image_names())
+            .filter(|(r, _)| wanted.as_ref().is_none_or(|lines| lines.contains(&r.line)))
+            .map(|(r, name)| (name, Source::Row(manifest.clone(), r.clone())))
+            .collect();
+        if jobs.is_empty() {
+            bail!("{}: no rows to predict", csv.display());
+        }
+        jobs
+    };
+    let folder = request.out.join(&structure);
+    std::fs::create_dir_all(&folder)
+        .with_context(|| format!("cannot create {}", folder.display()))?;
+    let mut predictions = Vec::new();
+    for (name, source) in jobs {
+        let (signal, target) = match &source {
+            Source::Image(image) => (load_image(image, load_options())?, None),
+            Source::Row(manifest, row) => {
+                let pair = manifest.load_pair(row, load_options())?;
+                (pair.signal, Some(pair.target))
+            }
+        };
+        let started = Instant::now();
+        let (output, plan) =
+            predictor.predict(&volume_to_tensor(&signal)?, &request.tiling, request.flips)?;
+        let seconds = started.elapsed().as_secs_f64();
+        if request.verbose {
+            let how = match request.tiling.tile {
+                Some(_) => "--tile".to_string(),
+                None => format!(
+                    "memory budget {}",
+                    predictor.budget_source(&request.tiling)?
+                ),
+            };
+            eprintln!(
+                "{name}: tiles {:?} overlapping {:?}, {} per forward pass ({how}), {}{}",
+                plan.tile,
+                plan.overlap,
+                plan.per_forward,
+                predictor.precision,
+                if predictor.channels_last {
+                    ", channels-last"
+                } else {
+                    ""
+                }
+            );
+        }
+        let [z, y, x] = signal.spatial_shape();
+        let data = Vec::<f32>::try_from(output.flatten(0, -1))?;
+        let volume = Volume::from_data(data, [1, z, y, x], signal.voxel_um)?;
+        let path = folder.join(format!("{name}.tif"));
+        tiff::write_volume(&path, &volume)?;
+        let (pearson, mse) = match target {
+            Some(target) => {
+                let (r, mse) = agreement(&output, &volume_to_tensor(&target)?);
+                (Some(r), Some(mse))
+            }
+            None => (None, None),
+        };
+        predictions.push(Prediction {
+            name,
+            path,
+            pearson,
+            mse,
+            voxels: z * y * x,
+            plan,
+            seconds,
+        });
+    }
+    write_predictions_csv(&folder.join("predictions.csv"), &predictions)?;
+    Ok(predictions)
+}
+
+#[derive(serde::Serialize)]
+struct PredictionRow<'a> {
+    image: &'a str,
+    path: String,
+    pearson_r: String,
+    mse: String,
+}
+
+/// `predictions.csv`: each image's name, file, and Pearson r and MSE (six decimals; empty
+/// without a target).
+fn write_predictions_csv(path: &Path, predictions: &[Prediction]) -> Result<()> {
+    let show = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for p in predictions {
+        writer.serialize(PredictionRow {
+            image: &p.name,
+            path: p.path.display().to_string(),
+            pearson_r: show(p.pearson),
+            mse: show(p.mse),
+        })?;
+    }
+    files::write_atomic(path, &writer.into_inner()?)
+}
