@@ -3,13 +3,15 @@
 //! (fixed seed), isotropic 1 µm voxels.
 //!
 //! ```sh
-//! cargo run --release -p silico-evaluation --example spharm_bench -- [--dump DIR] [--max-degree L]
+//! cargo run --release -p silico-evaluation --example spharm_bench -- [--dump DIR] [--max-degree L] [--repeats N]
 //! ```
 //!
 //! Prints one table row per object (voxels, mesh vertices, degree, ms, Hausdorff µm with the
-//! dense measure and CellOrganizer's vertex measure) and the means. `--dump DIR` also writes each
-//! object as `DIR/object_NN.npy` (uint8, shape (z, y, x)) plus `DIR/objects.tsv` with the
-//! silico numbers, for `python/compare_aicsshparam.py`.
+//! dense measure and CellOrganizer's vertex measure) and the means. The time is the median of
+//! `--repeats` fits (default 3) of the object, each on this one thread: `spharm` does not
+//! spawn threads (objects are fitted in parallel by the caller instead). `--dump DIR` also
+//! writes each object as `DIR/object_NN.npy` (uint8, shape (z, y, x)) plus `DIR/objects.tsv`
+//! with the silico numbers, for `python/compare_aicsshparam.py`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -108,12 +110,19 @@ fn write_npy(path: &Path, object: &BinaryObject) -> std::io::Result<()> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut dump: Option<PathBuf> = None;
     let mut settings = SpharmSettings::default();
+    let mut repeats = 3_usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--dump" => dump = Some(args.next().ok_or("--dump needs a folder")?.into()),
             "--max-degree" => {
                 settings.max_degree = args.next().ok_or("--max-degree needs a number")?.parse()?
+            }
+            "--repeats" => {
+                repeats = args.next().ok_or("--repeats needs a number")?.parse()?;
+                if repeats == 0 {
+                    return Err("--repeats needs at least 1".into());
+                }
             }
             other => return Err(format!("unknown argument {other}").into()),
         }
@@ -133,9 +142,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for semi_axes in SEMI_AXES {
         for _ in 0..ORIENTATIONS {
             let object = ellipsoid(semi_axes, random.rotation());
-            let start = Instant::now();
-            let fit = spharm(&object, &settings)?;
-            let ms = start.elapsed().as_secs_f64() * 1e3;
+            let mut times = Vec::with_capacity(repeats);
+            let mut fit = None;
+            for _ in 0..repeats {
+                let start = Instant::now();
+                fit = Some(spharm(&object, &settings)?);
+                times.push(start.elapsed().as_secs_f64() * 1e3);
+            }
+            let fit = fit.expect("at least one repeat");
+            times.sort_by(f64::total_cmp);
+            let ms = times[repeats / 2];
             let vertex_hausdorff = spharm(&object, &vertex_measure)?.hausdorff_um;
             let voxels = object.voxels().iter().filter(|&&v| v).count();
             table.push_str(&format!(
@@ -156,8 +172,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mean = |f: fn(&(f64, f64)) -> f64| hausdorff.iter().map(f).sum::<f64>() / count as f64;
     let max = |f: fn(&(f64, f64)) -> f64| hausdorff.iter().map(f).fold(0.0, f64::max);
     println!(
-        "silico SPHARM (max degree {}): {:.1} ms/object; Hausdorff dense mean {:.3} max {:.3} µm; \
-         vertices mean {:.3} max {:.3} µm",
+        "silico SPHARM (max degree {}): {:.1} ms/object (median of {repeats}, 1 thread); Hausdorff \
+         dense mean {:.3} max {:.3} µm; vertices mean {:.3} max {:.3} µm",
         settings.max_degree,
         total_ms / count as f64,
         mean(|h| h.0),

@@ -124,24 +124,40 @@ impl QuadMesh {
     /// Around vertex v, a face `(…, p, v, n, …)` spans the angle from edge v→n counter-clockwise
     /// to edge v→p, so following `n ↦ p` face by face walks the fan.
     pub(crate) fn neighbours_counter_clockwise(&self) -> Result<Vec<Vec<usize>>, ManifoldDefect> {
-        let mut directed: HashMap<(usize, usize), usize> = HashMap::new();
-        let mut turns: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.vertices.len()];
+        // Each vertex's turns `(next, previous)`, one per incident face, in compressed rows.
+        let mut starts = vec![0; self.vertices.len() + 1];
+        for face in &self.faces {
+            for &v in face {
+                starts[v + 1] += 1;
+            }
+        }
+        for v in 0..self.vertices.len() {
+            starts[v + 1] += starts[v];
+        }
+        let mut fill = starts.clone();
+        let mut turns = vec![(0, 0); starts[self.vertices.len()]];
         for face in &self.faces {
             for i in 0..4 {
                 let (previous, v, next) = (face[(i + 3) % 4], face[i], face[(i + 1) % 4]);
-                *directed.entry((v, next)).or_default() += 1;
-                turns[v].push((next, previous));
+                turns[fill[v]] = (next, previous);
+                fill[v] += 1;
             }
         }
-        for (&(from, to), &count) in &directed {
-            if count != 1 || directed.get(&(to, from)) != Some(&1) {
-                return Err(ManifoldDefect::Edge { from, to });
+        let turns_of = |v: usize| &turns[starts[v]..starts[v + 1]];
+        // Every directed edge v→n once, and its reverse n→v once.
+        for v in 0..self.vertices.len() {
+            for &(to, _) in turns_of(v) {
+                let once = |from: usize, to: usize| {
+                    turns_of(from).iter().filter(|(n, _)| *n == to).count() == 1
+                };
+                if !once(v, to) || !once(to, v) {
+                    return Err(ManifoldDefect::Edge { from: v, to });
+                }
             }
         }
-        turns
-            .iter()
-            .enumerate()
-            .map(|(vertex, turn)| {
+        (0..self.vertices.len())
+            .map(|vertex| {
+                let turn = turns_of(vertex);
                 let Some(&(start, _)) = turn.first() else {
                     return Err(ManifoldDefect::Vertex { vertex });
                 };

@@ -20,7 +20,7 @@
 //! energy) instead steps to reduce the folded corner triangles' negative area, which unfolds an
 //! initial map that has a few folds. The step length adapts per vertex.
 
-use super::sphere::{triangle_area, triangle_area_gradient, Vec3};
+use super::sphere::{is_small, small_solid_angle, solid_angle, Vec3};
 
 /// When to stop relaxing.
 #[derive(Clone, Copy, Debug)]
@@ -100,53 +100,275 @@ impl Around {
     }
 }
 
-/// Vertex `v`'s energy: over its corner triangles `(v, b, c)`, `τ (ρ + 1/ρ − 2)` plus
-/// `w τ ((|e₁|² + |e₂|²) / (2 |e₁ × e₂|) − 1)` for the chords `e₁ = b − v`, `e₂ = c − v`
-/// (0 for a right angle between equal legs, growing with shear and stretch). Infinite when a
-/// triangle's area is not positive; with `gradient`, also the energy's gradient in `v` (as a
-/// free 3-vector), left unfinished when infinite.
-fn local_energy(
-    points: &[Vec3],
-    v: usize,
-    around: &[Incident],
-    gradient: Option<&mut Vec3>,
-) -> f64 {
-    let a = points[v];
-    let mut energy = 0.0;
-    let mut sum = Vec3::zeros();
-    let want_gradient = gradient.is_some();
-    for t in around {
-        let (b, c) = (points[t.next], points[t.previous]);
-        let area = triangle_area(&a, &b, &c);
-        if area <= 0.0 {
-            return f64::INFINITY;
+/// Corner triangles per [`Group`], evaluated side by side (two SSE2 vectors of f64).
+const LANES: usize = 4;
+
+type Lanes = [f64; LANES];
+
+/// Four of vertex v's corner triangles `(v, b, c)`, one per lane, with everything that does
+/// not depend on v's position worked out once per visit of v, so that each trial position
+/// costs two dot products, one cross product, two divisions and a square root per triangle.
+/// With `a` for v's position, `a·(b×c)` is the triple product, `(b − a) × (c − a) =
+/// b×c + a×(b − c)` the chords' cross product and `|b − a|² + |c − a|² = |b|² + |c|² −
+/// 2 a·(b + c) + 2|a|²`. Every operation then runs on whole lanes, which the compiler turns
+/// into vector instructions, divisions and square roots included.
+#[derive(Clone, Copy, Debug, Default)]
+struct Group {
+    cross: [Lanes; 3],
+    sum: [Lanes; 3],
+    difference: [Lanes; 3],
+    dot: Lanes,
+    squared_norms: Lanes,
+    /// `τ²`, `w τ / 2` and `−(2 + w) τ`: a triangle's energy is
+    /// `A + τ²/A + (w τ / 2) (|e₁|² + |e₂|²) / |n| − (2 + w) τ`.
+    target_squared: Lanes,
+    half_shape_weight: Lanes,
+    offset: Lanes,
+    /// 1 for a triangle, 0 for a lane that repeats the last triangle to fill the group.
+    weight: Lanes,
+}
+
+/// A [`Group`] evaluated with v at one position.
+struct Evaluated {
+    triple: Lanes,
+    denominator: Lanes,
+    area: Lanes,
+    normal: [Lanes; 3],
+    length: Lanes,
+    squares: Lanes,
+}
+
+impl Group {
+    fn set(&mut self, lane: usize, b: &Vec3, c: &Vec3, target: f64, weight: f64) {
+        let (cross, sum, difference) = (b.cross(c), b + c, b - c);
+        for axis in 0..3 {
+            self.cross[axis][lane] = cross[axis];
+            self.sum[axis][lane] = sum[axis];
+            self.difference[axis][lane] = difference[axis];
         }
-        let ratio = area / t.target;
-        let (e1, e2) = (b - a, c - a);
-        let normal = e1.cross(&e2);
-        let length = normal.norm();
-        if length == 0.0 {
-            return f64::INFINITY;
+        self.dot[lane] = b.dot(c);
+        self.squared_norms[lane] = b.norm_squared() + c.norm_squared();
+        self.target_squared[lane] = target * target;
+        self.half_shape_weight[lane] = 0.5 * SHAPE_WEIGHT * target;
+        self.offset[lane] = -(2.0 + SHAPE_WEIGHT) * target;
+        self.weight[lane] = weight;
+    }
+
+    /// The triple products, denominators and areas with v at `a`.
+    fn areas(&self, a: &Vec3) -> (Lanes, Lanes, Lanes) {
+        let [cx, cy, cz] = &self.cross;
+        let [sx, sy, sz] = &self.sum;
+        let mut triple = [0.0; LANES];
+        let mut denominator = [0.0; LANES];
+        let mut area = [0.0; LANES];
+        for l in 0..LANES {
+            triple[l] = a.x * cx[l] + a.y * cy[l] + a.z * cz[l];
+            denominator[l] = 1.0 + self.dot[l] + (a.x * sx[l] + a.y * sy[l] + a.z * sz[l]);
+            area[l] = small_solid_angle(triple[l], denominator[l]);
         }
-        let squares = e1.norm_squared() + e2.norm_squared();
-        let weight = SHAPE_WEIGHT * t.target;
-        energy +=
-            t.target * (ratio + ratio.recip() - 2.0) + weight * (squares / (2.0 * length) - 1.0);
-        if want_gradient {
-            // d/dA of τ (ρ + 1/ρ − 2) is 1 − 1/ρ²; ∂|n|/∂e₁ = e₂ × n̂ and ∂|n|/∂e₂ = n̂ × e₁, and
-            // v moves both chords' tails.
-            let unit = normal / length;
-            let pull = squares / (2.0 * length * length);
-            let d_e1 = e1 / length - e2.cross(&unit) * pull;
-            let d_e2 = e2 / length - unit.cross(&e1) * pull;
-            sum += triangle_area_gradient(&a, &b, &c) * (1.0 - ratio.powi(-2))
-                - (d_e1 + d_e2) * weight;
+        for l in 0..LANES {
+            if !is_small(triple[l], denominator[l]) {
+                area[l] = solid_angle(triple[l], denominator[l]);
+            }
+        }
+        (triple, denominator, area)
+    }
+
+    fn evaluate(&self, a: &Vec3, a_squared: f64) -> Evaluated {
+        let (triple, denominator, area) = self.areas(a);
+        let [cx, cy, cz] = &self.cross;
+        let [sx, sy, sz] = &self.sum;
+        let [dx, dy, dz] = &self.difference;
+        let mut normal = [[0.0; LANES]; 3];
+        let mut length = [0.0; LANES];
+        let mut squares = [0.0; LANES];
+        for l in 0..LANES {
+            normal[0][l] = cx[l] + (a.y * dz[l] - a.z * dy[l]);
+            normal[1][l] = cy[l] + (a.z * dx[l] - a.x * dz[l]);
+            normal[2][l] = cz[l] + (a.x * dy[l] - a.y * dx[l]);
+            length[l] = (normal[0][l] * normal[0][l]
+                + normal[1][l] * normal[1][l]
+                + normal[2][l] * normal[2][l])
+                .sqrt();
+            squares[l] = self.squared_norms[l] - 2.0 * (a.x * sx[l] + a.y * sy[l] + a.z * sz[l])
+                + 2.0 * a_squared;
+        }
+        Evaluated {
+            triple,
+            denominator,
+            area,
+            normal,
+            length,
+            squares,
         }
     }
-    if let Some(gradient) = gradient {
-        *gradient = sum;
+}
+
+impl Evaluated {
+    /// Whether every triangle has a positive area and non-degenerate chords (else the
+    /// energy is infinite).
+    fn is_valid(&self) -> bool {
+        let mut valid = true;
+        for l in 0..LANES {
+            valid &= self.area[l] > 0.0 && self.length[l] != 0.0;
+        }
+        valid
     }
-    energy
+
+    /// `1 / (A |n|)`: one division for both reciprocals.
+    fn reciprocal(&self) -> Lanes {
+        std::array::from_fn(|l| 1.0 / (self.area[l] * self.length[l]))
+    }
+}
+
+/// Gradient in v's position of triangle areas, from their triple products and denominators.
+fn area_gradient(group: &Group, triple: &Lanes, denominator: &Lanes) -> [Lanes; 3] {
+    let scale: Lanes =
+        std::array::from_fn(|l| 2.0 / (triple[l] * triple[l] + denominator[l] * denominator[l]));
+    std::array::from_fn(|axis| {
+        std::array::from_fn(|l| {
+            (group.cross[axis][l] * denominator[l] - group.sum[axis][l] * triple[l]) * scale[l]
+        })
+    })
+}
+
+/// The sum of the four lanes.
+fn lane_sum(lanes: &Lanes) -> f64 {
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+}
+
+/// Vertex v's corner triangles, as [`Group`]s.
+#[derive(Default)]
+struct Star {
+    groups: Vec<Group>,
+}
+
+impl Star {
+    /// Vertex v's corner triangles, `incident`, with the current positions of their other
+    /// corners; the last group is filled up with copies of the last triangle.
+    fn gather(&mut self, points: &[Vec3], incident: &[Incident]) {
+        let groups = incident.len().div_ceil(LANES);
+        self.groups.resize(groups, Group::default());
+        for (i, t) in incident.iter().enumerate() {
+            let (b, c) = (&points[t.next], &points[t.previous]);
+            self.groups[i / LANES].set(i % LANES, b, c, t.target, 1.0);
+        }
+        if let Some(t) = incident.last() {
+            let (b, c) = (&points[t.next], &points[t.previous]);
+            for i in incident.len()..groups * LANES {
+                self.groups[i / LANES].set(i % LANES, b, c, t.target, 0.0);
+            }
+        }
+    }
+
+    /// Vertex v's energy at position `a`, over its corner triangles `(v, b, c)`:
+    /// `τ (ρ + 1/ρ − 2)` plus `w τ ((|e₁|² + |e₂|²) / (2 |e₁ × e₂|) − 1)` for the chords
+    /// `e₁ = b − a`, `e₂ = c − a` (0 for a right angle between equal legs, growing with shear
+    /// and stretch). Infinite when a triangle's area is not positive.
+    fn energy(&self, a: &Vec3) -> f64 {
+        let a_squared = a.norm_squared();
+        let mut energy = [0.0; LANES];
+        for group in &self.groups {
+            let e = group.evaluate(a, a_squared);
+            if !e.is_valid() {
+                return f64::INFINITY;
+            }
+            let reciprocal = e.reciprocal();
+            for l in 0..LANES {
+                energy[l] += group.weight[l]
+                    * (e.area[l]
+                        + group.target_squared[l] * reciprocal[l] * e.length[l]
+                        + group.half_shape_weight[l] * e.squares[l] * reciprocal[l] * e.area[l]
+                        + group.offset[l]);
+            }
+        }
+        lane_sum(&energy)
+    }
+
+    /// [`Star::energy`] and, when finite, its gradient in `a` (as a free 3-vector).
+    fn energy_and_gradient(&self, a: &Vec3) -> (f64, Vec3) {
+        let a_squared = a.norm_squared();
+        let mut energy = [0.0; LANES];
+        let mut gradient = [[0.0; LANES]; 3];
+        for group in &self.groups {
+            let e = group.evaluate(a, a_squared);
+            if !e.is_valid() {
+                return (f64::INFINITY, Vec3::zeros());
+            }
+            let reciprocal = e.reciprocal();
+            let area_gradient = area_gradient(group, &e.triple, &e.denominator);
+            for l in 0..LANES {
+                let (inverse_area, inverse_length) =
+                    (reciprocal[l] * e.length[l], reciprocal[l] * e.area[l]);
+                energy[l] += group.weight[l]
+                    * (e.area[l]
+                        + group.target_squared[l] * inverse_area
+                        + group.half_shape_weight[l] * e.squares[l] * inverse_length
+                        + group.offset[l]);
+                // d/dA of τ (ρ + 1/ρ − 2) is 1 − 1/ρ². With ∂|n|/∂e₁ = e₂ × n̂ and
+                // ∂|n|/∂e₂ = n̂ × e₁, and v moving both chords' tails, the shape part's
+                // gradient is −w τ ((e₁ + e₂) / |n| + (|e₁|² + |e₂|²) / (2 |n|²) (b − c) × n̂).
+                let area_factor =
+                    group.weight[l] * (1.0 - group.target_squared[l] * inverse_area * inverse_area);
+                let shape_factor = group.weight[l] * 2.0 * group.half_shape_weight[l];
+                let unit = [0, 1, 2].map(|axis| e.normal[axis][l] * inverse_length);
+                let pull = 0.5 * e.squares[l] * inverse_length * inverse_length;
+                let d = [0, 1, 2].map(|axis| group.difference[axis][l]);
+                let turn = [
+                    d[1] * unit[2] - d[2] * unit[1],
+                    d[2] * unit[0] - d[0] * unit[2],
+                    d[0] * unit[1] - d[1] * unit[0],
+                ];
+                for axis in 0..3 {
+                    let chords =
+                        (group.sum[axis][l] - 2.0 * a[axis]) * inverse_length + turn[axis] * pull;
+                    gradient[axis][l] +=
+                        area_gradient[axis][l] * area_factor - chords * shape_factor;
+                }
+            }
+        }
+        (
+            lane_sum(&energy),
+            Vec3::new(
+                lane_sum(&gradient[0]),
+                lane_sum(&gradient[1]),
+                lane_sum(&gradient[2]),
+            ),
+        )
+    }
+
+    /// How much of v's corner triangles is folded with v at `a`: the sum of their negative
+    /// areas, negated.
+    fn fold(&self, a: &Vec3) -> f64 {
+        self.groups
+            .iter()
+            .map(|group| {
+                let (_, _, area) = group.areas(a);
+                (0..LANES)
+                    .map(|l| group.weight[l] * (-area[l]).max(0.0))
+                    .sum::<f64>()
+            })
+            .sum()
+    }
+
+    /// [`Star::fold`] and its gradient in `a`.
+    fn fold_and_gradient(&self, a: &Vec3) -> (f64, Vec3) {
+        let mut gradient = Vec3::zeros();
+        for group in &self.groups {
+            let (triple, denominator, area) = group.areas(a);
+            let area_gradient = area_gradient(group, &triple, &denominator);
+            for l in 0..LANES {
+                if area[l] < 0.0 && group.weight[l] > 0.0 {
+                    gradient -= Vec3::new(
+                        area_gradient[0][l],
+                        area_gradient[1][l],
+                        area_gradient[2][l],
+                    );
+                }
+            }
+        }
+        (self.fold(a), gradient)
+    }
 }
 
 /// Relaxes `points` towards quad areas `targets` within `limits`; returns the sweeps done.
@@ -157,48 +379,30 @@ pub(crate) fn relax_areas(
     limits: RelaxationLimits,
 ) -> usize {
     let around = Around::new(points.len(), faces, targets);
-    let area = |points: &[Vec3], v: usize, t: &Incident| {
-        triangle_area(&points[v], &points[t.next], &points[t.previous])
-    };
-    let local_fold = |points: &[Vec3], v: usize| -> f64 {
-        around
-            .of(v)
-            .iter()
-            .map(|t| (-area(points, v, t)).max(0.0))
-            .sum()
-    };
-    let total_energy = |points: &[Vec3]| {
+    let mut star = Star::default();
+    let total_energy = |points: &[Vec3], star: &mut Star| {
         (0..points.len())
-            .map(|v| local_energy(points, v, around.of(v), None))
+            .map(|v| {
+                star.gather(points, around.of(v));
+                star.energy(&points[v])
+            })
             .sum::<f64>()
             / 3.0
     };
     let sphere_area = 4.0 * std::f64::consts::PI;
-    let mut energy = total_energy(points);
+    let mut energy = total_energy(points, &mut star);
     let mut step = vec![0.25_f64; points.len()];
     for sweep in 0..limits.max_sweeps {
         let mut decrease = 0.0;
         for v in 0..points.len() {
-            let incident = around.of(v);
-            let mut gradient = Vec3::zeros();
-            let before = local_energy(points, v, incident, Some(&mut gradient));
-            let unfolding = !before.is_finite();
-            let objective = |points: &[Vec3]| {
-                if unfolding {
-                    local_fold(points, v)
-                } else {
-                    local_energy(points, v, incident, None)
-                }
-            };
+            star.gather(points, around.of(v));
             let here = points[v];
+            let (before, mut gradient) = star.energy_and_gradient(&here);
+            let unfolding = !before.is_finite();
             let start = if unfolding {
-                gradient = incident.iter().filter(|t| area(points, v, t) < 0.0).fold(
-                    Vec3::zeros(),
-                    |sum, t| {
-                        sum - triangle_area_gradient(&here, &points[t.next], &points[t.previous])
-                    },
-                );
-                local_fold(points, v)
+                let (fold, fold_gradient) = star.fold_and_gradient(&here);
+                gradient = fold_gradient;
+                fold
             } else {
                 before
             };
@@ -206,27 +410,27 @@ pub(crate) fn relax_areas(
             if tangent.norm_squared() == 0.0 {
                 continue;
             }
-            let mut accepted = false;
             for _ in 0..4 {
-                points[v] = (here - tangent * step[v]).normalize();
-                let after = objective(points);
+                let trial = (here - tangent * step[v]).normalize();
+                let after = if unfolding {
+                    star.fold(&trial)
+                } else {
+                    star.energy(&trial)
+                };
                 if after < start {
                     if !unfolding {
                         decrease += before - after;
                     }
+                    points[v] = trial;
                     step[v] = (step[v] * 1.5).min(4.0);
-                    accepted = true;
                     break;
                 }
                 step[v] *= 0.3;
             }
-            if !accepted {
-                points[v] = here;
-            }
         }
         let folded = !energy.is_finite();
         energy = if folded {
-            total_energy(points)
+            total_energy(points, &mut star)
         } else {
             energy - decrease / 3.0
         };
