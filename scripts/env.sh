@@ -7,7 +7,7 @@ SILICO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SILICO_CACHE="${SILICO_CACHE:-$HOME/.cache/silico}"
 SILICO_VENV="$SILICO_CACHE/torch-2.13.0"
 # Everything the project installs with pip, pinned; a change here reinstalls.
-SILICO_PY_REQUIREMENTS="torch==2.13.0 numpy==2.4.6 tifffile==2026.3.3 safetensors==0.8.0 scipy==1.17.1 scikit-image==0.26.0 scikit-learn==1.9.1"
+SILICO_PY_REQUIREMENTS="torch==2.13.0 numpy==2.4.6 tifffile==2026.3.3 safetensors==0.8.0 scipy==1.17.1 scikit-image==0.26.0 scikit-learn==1.9.1 monai==1.6.1"
 
 if [ ! -f "$SILICO_VENV/.ready" ] || [ "$(cat "$SILICO_VENV/.ready")" != "$SILICO_PY_REQUIREMENTS" ]; then
   echo "silico: installing Python torch 2.13.0 and reference libraries into $SILICO_VENV (once; several GB)" >&2

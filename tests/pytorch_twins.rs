@@ -68,7 +68,12 @@ fn dataset(root: &Path) -> PathBuf {
 fn predict(registry: &ScratchRegistry, run: &Path, image: &Path, out: &Path) -> PathBuf {
     ok(&run_silico(
         registry,
-        &predict_args(run, image, out, &["--tile", "32,96,96"]),
+        &predict_args(
+            run,
+            image,
+            out,
+            &["--tile", "32,96,96", "--precision", "fp32"],
+        ),
     ));
     out.join("nucleoli/brightfield.tif")
 }

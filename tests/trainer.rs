@@ -99,3 +99,57 @@ fn every_tensor_of_a_trainer_lives_on_its_device_and_checkpoints_cross_devices()
         }
     }
 }
+
+#[test]
+fn a_channels_last_model_trains_on_channels_last_weights_and_saves_standard_ones() {
+    let text = TINY.replace(
+        "losses = [{ component = \"mse\" }, { component = \"l1\", weight = 0.5 }]",
+        "losses = [{ component = \"mse\" }]\ntrain = { memory_format = \"channels-last\", precision = \"bf16\" }",
+    );
+    let scratch = scratch_registry(&text);
+    let registry = Registry::load(&scratch.path).unwrap();
+    let plugins = Plugins::load(&registry).unwrap();
+    let spec = registry.model("tiny").unwrap();
+    let mut trainer = Trainer::build(&plugins, "tiny", spec, 0, Device::Cpu).unwrap();
+    assert!(trainer.channels_last());
+    let weights = |t: &Trainer| -> Vec<Tensor> { t.parameters().unwrap().0 };
+    let convolutions = weights(&trainer)
+        .into_iter()
+        .filter(|w| w.dim() == 5)
+        .collect::<Vec<_>>();
+    assert!(!convolutions.is_empty());
+    assert!(convolutions
+        .iter()
+        .all(silico::precision::is_channels_last_3d));
+    let losses = trainer.step(&batch(Device::Cpu), 0).unwrap();
+    assert!(losses.iter().all(|(_, v)| v.is_finite()), "{losses:?}");
+    assert!(
+        weights(&trainer)
+            .iter()
+            .filter(|w| w.dim() == 5)
+            .all(silico::precision::is_channels_last_3d),
+        "still channels-last after a step"
+    );
+    let dir = scratch.dir.path().join("checkpoint");
+    let meta = CheckpointMeta {
+        iteration: 1,
+        model: "tiny".into(),
+        model_table: registry.model_tables["tiny"].to_string(),
+        structure: "nucleoli".into(),
+        in_channels: 1,
+        out_channels: 1,
+    };
+    trainer.save(&dir, &meta).unwrap();
+    let saved =
+        silico::checkpoint::read_tensors(&dir.join(silico::checkpoint::GENERATOR_FILE)).unwrap();
+    // Row-major as PyTorch saves them (a 1-channel tensor is both layouts at once).
+    assert!(saved.iter().all(|(_, t)| t.is_contiguous()));
+    assert!(saved.iter().any(|(_, t)| t.dim() == 5
+        && t.size()[1] > 1
+        && !silico::precision::is_channels_last_3d(t)));
+    let mut restored = Trainer::build(&plugins, "tiny", spec, 1, Device::Cpu).unwrap();
+    restored.resume_from(&dir).unwrap();
+    for (a, b) in weights(&trainer).iter().zip(&weights(&restored)) {
+        assert!(a.equal(b));
+    }
+}

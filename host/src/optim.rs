@@ -62,12 +62,15 @@ impl Adam {
                 if !grad.defined() {
                     continue;
                 }
-                let _ = m.f_mul_scalar_(beta1)?.f_add_(&(&grad * (1.0 - beta1)))?;
-                let _ = v
-                    .f_mul_scalar_(beta2)?
-                    .f_add_(&(grad.square() * (1.0 - beta2)))?;
-                let denominator = (v.sqrt() / correction2.sqrt()) + self.eps;
-                let _ = p.f_sub_(&(m.f_div(&denominator)? * (self.lr / correction1)))?;
+                // In place, as torch.optim.Adam's single-tensor step: one temporary per moment.
+                let _ = m.f_lerp_(&grad, 1.0 - beta1)?;
+                let _ = v.f_lerp_(&grad.f_square()?, 1.0 - beta2)?;
+                let mut denominator = v.f_sqrt()?;
+                let _ = denominator
+                    .f_div_scalar_(correction2.sqrt())?
+                    .f_add_scalar_(self.eps)?
+                    .f_div_scalar_(-self.lr / correction1)?;
+                let _ = p.f_addcdiv_(m, &denominator)?;
             }
             Ok(())
         })

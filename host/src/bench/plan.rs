@@ -398,7 +398,7 @@ mod tests {
         data = "."
         structures = ["dna", "nucleoli"]
         seeds = [3, 1]
-        overrides = { iterations = 4 }
+        overrides = { iterations = 4, precision = "bf16" }
         [models.tiny]
         [models.tiny-l1]
         from = "tiny"
@@ -428,6 +428,7 @@ mod tests {
             (spec.train.seed, spec.train.iterations, spec.train.batch),
             (1, 4, 2)
         );
+        assert_eq!(spec.train.precision, crate::precision::Precision::Bf16);
         assert!(spec.retrain.is_none());
     }
 

@@ -93,9 +93,11 @@ impl Norm3d {
     }
 }
 
-/// LeakyReLU with slope 0.2 for negative inputs (pix2pix, Vox2Vox).
+/// LeakyReLU with slope 0.2 for negative inputs (pix2pix, Vox2Vox), as one fused kernel: tch's
+/// `leaky_relu` fixes the slope at 0.01, and `max(x, 0.2·x)` takes 3.5× as long (backward
+/// included), so it is PReLU with a constant weight.
 pub fn leaky_relu(x: &Tensor) -> Tensor {
-    x.maximum(&(x * 0.2))
+    x.prelu(&Tensor::full([1], 0.2, (x.kind(), x.device())))
 }
 
 /// Fails unless Z, Y and X of an (N, C, Z, Y, X) input are positive multiples of `multiple`

@@ -39,13 +39,15 @@ fn two_convs(p: nn::Path, c_in: i64, c_out: i64) -> nn::FuncT<'static> {
     let bn1 = nn::batch_norm3d(&p / "bn1", c_out, Default::default());
     let conv2 = conv3d(&p / "conv2", c_out, c_out, 3, 1, 1);
     let bn2 = nn::batch_norm3d(&p / "bn2", c_out, Default::default());
+    // Each step replaces the last, so that (without autograd) only two activations are alive
+    // at a time: a method chain would keep every temporary until the closure returns.
     nn::func_t(move |x, train| {
-        x.apply(&conv1)
-            .apply_t(&bn1, train)
-            .relu()
-            .apply(&conv2)
-            .apply_t(&bn2, train)
-            .relu()
+        let mut x = x.apply(&conv1);
+        x = x.apply_t(&bn1, train);
+        x = x.relu();
+        x = x.apply(&conv2);
+        x = x.apply_t(&bn2, train);
+        x.relu()
     })
 }
 
@@ -68,13 +70,17 @@ fn level(p: nn::Path, c_in: i64, mult_chan: i64, depth: u32) -> nn::FuncT<'stati
     let below = level(&p / "sub_u", c_out, 2, depth - 1);
     nn::func_t(move |x, train| {
         let skip = x.apply_t(&more, train);
-        let deeper = skip
-            .apply(&down)
-            .apply_t(&bn0, train)
-            .relu()
-            .apply_t(&below, train);
-        let up = deeper.apply(&up).apply_t(&bn1, train).relu();
-        Tensor::cat(&[skip, up], 1).apply_t(&less, train)
+        // Replaced step by step, so that the down path's activations are freed before the
+        // levels below run.
+        let mut x = skip.apply(&down);
+        x = x.apply_t(&bn0, train);
+        x = x.relu();
+        x = x.apply_t(&below, train);
+        x = x.apply(&up);
+        x = x.apply_t(&bn1, train);
+        x = x.relu();
+        x = Tensor::cat(&[skip, x], 1);
+        x.apply_t(&less, train)
     })
 }
 
