@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{ok, predict_args, run_silico, scratch_registry, synth_small, ScratchRegistry};
+use common::{
+    ok, predict_args, run_silico, scratch_registry, synth_small, train_args, ScratchRegistry,
+};
 use std::{
     path::{Path, PathBuf},
     sync::OnceLock,
@@ -37,21 +39,10 @@ fn dataset() -> &'static Path {
 }
 
 fn train(registry: &ScratchRegistry, model: &str, out: &Path, extra: &[&str]) -> String {
-    let out = out.to_str().unwrap();
-    let data = dataset().to_str().unwrap();
-    let mut args = vec![
-        "train",
-        "--model",
-        model,
-        "--structure",
-        "nucleoli",
-        "--data",
-        data,
-        "--out",
-        out,
-    ];
-    args.extend_from_slice(extra);
-    ok(&run_silico(registry, &args))
+    ok(&run_silico(
+        registry,
+        &train_args(model, "nucleoli", dataset(), out, extra),
+    ))
 }
 
 fn generator_bytes(run: &Path) -> Vec<u8> {

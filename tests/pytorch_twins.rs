@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{ok, predict_args, run_silico, scratch_registry, silico_bin, ScratchRegistry};
+use common::{
+    ok, predict_args, run_silico, scratch_registry, silico_bin, train_args, ScratchRegistry,
+};
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
@@ -108,17 +110,7 @@ fn twins_agree(model: &str, component: &str, config: &str) {
     let run = root.join("trained");
     ok(&run_silico(
         &registry,
-        &[
-            "train",
-            "--model",
-            model,
-            "--structure",
-            "nucleoli",
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-        ],
+        &train_args(model, "nucleoli", &data, &run, &[]),
     ));
     let prediction = predict(&registry, &run, &image, &root.join("silico-predictions"));
     let weights = run.join("checkpoint/generator.safetensors");

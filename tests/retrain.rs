@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{interrupt_when, ok, run_silico, scratch_registry, silico_bin, ScratchRegistry};
+use common::{
+    interrupt_when, ok, run_silico, scratch_registry, silico_bin, train_args, ScratchRegistry,
+};
 use serde_json::Value;
 use std::{
     path::{Path, PathBuf},
@@ -57,17 +59,7 @@ fn initial() -> &'static (PathBuf, PathBuf, ScratchRegistry) {
         for structure in STRUCTURES {
             ok(&run_silico(
                 &registry,
-                &[
-                    "train",
-                    "--model",
-                    "micro",
-                    "--structure",
-                    structure,
-                    "--data",
-                    data.to_str().unwrap(),
-                    "--out",
-                    runs.join(structure).to_str().unwrap(),
-                ],
+                &train_args("micro", structure, &data, &runs.join(structure), &[]),
             ));
         }
         (data, runs, registry)

@@ -7,7 +7,7 @@ mod common;
 
 use common::{
     interrupt_when, ok, predict_args, run_silico, scratch_registry, silico_bin, synth_small,
-    ScratchRegistry,
+    train_args, ScratchRegistry,
 };
 use std::{
     path::{Path, PathBuf},
@@ -58,19 +58,10 @@ fn train_structure(
     out: &Path,
     extra: &[&str],
 ) -> Output {
-    let mut args = vec![
-        "train",
-        "--model",
-        model,
-        "--structure",
-        structure,
-        "--data",
-    ];
-    let data = dataset().to_str().unwrap().to_string();
-    let out = out.to_str().unwrap().to_string();
-    args.extend([data.as_str(), "--out", out.as_str()]);
-    args.extend(extra);
-    run_silico(registry, &args)
+    run_silico(
+        registry,
+        &train_args(model, structure, dataset(), out, extra),
+    )
 }
 
 fn losses(run: &Path) -> Vec<f64> {
@@ -122,17 +113,7 @@ fn ctrl_c_saves_a_checkpoint_and_resume_finishes() {
     let registry = scratch_registry(&MICRO.replace("iterations = 40", "iterations = 100000"));
     let run = registry.dir.path().join("run");
     let child = Command::new(silico_bin())
-        .args([
-            "train",
-            "--model",
-            "micro",
-            "--structure",
-            "nucleoli",
-            "--data",
-        ])
-        .arg(dataset())
-        .arg("--out")
-        .arg(&run)
+        .args(train_args("micro", "nucleoli", dataset(), &run, &[]))
         .args(["--threads", "1", "--registry"])
         .arg(&registry.path)
         .stderr(Stdio::piped())

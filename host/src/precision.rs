@@ -7,6 +7,7 @@
 //! Also the channels-last-3d memory format, which lets oneDNN's and cuDNN's 3D convolutions run
 //! without reordering their input at every layer.
 
+use crate::Network;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::{ffi::CStr, fmt, os::raw::c_char};
@@ -65,15 +66,6 @@ impl Precision {
             Precision::Fp32 => None,
             Precision::Bf16 => Some(15),
             Precision::Fp16 => Some(5),
-        }
-    }
-
-    /// The dtype autocast gives the convolutions' outputs.
-    pub fn kind(self) -> Kind {
-        match self {
-            Precision::Fp32 => Kind::Float,
-            Precision::Bf16 => Kind::BFloat16,
-            Precision::Fp16 => Kind::Half,
         }
     }
 
@@ -167,6 +159,47 @@ impl Drop for Autocast {
             silico_autocast_exit(self.cuda, self.was_enabled, self.was_dtype, &mut error)
         };
         debug_assert!(ok, "autocast exit failed: {}", error_text(error));
+    }
+}
+
+/// How a model's forward passes compute: where, at which precision, in which layout. The
+/// trainer and the predictor share it, so that a model predicts as it was trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Numerics {
+    pub device: Device,
+    pub precision: Precision,
+    pub channels_last: bool,
+}
+
+impl Numerics {
+    pub fn new(device: Device, precision: Precision, memory_format: MemoryFormat) -> Self {
+        Self {
+            device,
+            precision,
+            channels_last: memory_format == MemoryFormat::ChannelsLast,
+        }
+    }
+
+    /// Stores `network`'s convolution weights in this layout, in place (before any optimizer
+    /// exists, whose moments take the parameters' layout).
+    pub fn lay_out(&self, network: &Network) -> Result<()> {
+        if self.channels_last {
+            to_channels_last_3d(&network.parameters()?)?;
+        }
+        Ok(())
+    }
+
+    /// `network`'s forward pass at this precision and layout; the output in fp32.
+    pub fn forward(&self, network: &Network, input: &Tensor, train: bool) -> Result<Tensor> {
+        let input = if self.channels_last {
+            channels_last_3d(input)?
+        } else {
+            input.shallow_clone()
+        };
+        let output = self
+            .precision
+            .run(self.device, || network.forward_t(&input, train))?;
+        Ok(output.f_to_kind(Kind::Float)?)
     }
 }
 

@@ -19,22 +19,19 @@ use crate::{
     model::Model,
     optim::Adam,
     plugins::Plugins,
-    precision::{self, LossScaler, MemoryFormat, Precision},
+    precision::{LossScaler, Numerics, Precision},
     registry::ModelSpec,
-    Network,
 };
 use anyhow::{bail, Context, Result};
 use silico_plugin_api::{names, LossInputs};
 use std::path::Path;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 pub struct Trainer {
     model: Model,
     generator_optimizer: Adam,
     discriminator_optimizer: Option<Adam>,
-    device: Device,
-    precision: Precision,
-    channels_last: bool,
+    numerics: Numerics,
     /// fp16 only: the loss scales of the generator's and the discriminator's updates.
     generator_scaler: Option<LossScaler>,
     discriminator_scaler: Option<LossScaler>,
@@ -63,15 +60,11 @@ impl Trainer {
         tch::manual_seed(seed as i64);
         let model = Model::build(plugins, name, spec, 1, 1, device)?;
         let settings = &spec.train;
-        let precision = settings.precision;
-        let channels_last = settings.memory_format == MemoryFormat::ChannelsLast;
-        if channels_last {
-            // Before the optimizers, whose moments take the parameters' layout.
-            for network in std::iter::once(&model.generator).chain(&model.discriminator) {
-                precision::to_channels_last_3d(&network.parameters()?)?;
-            }
+        let numerics = Numerics::new(device, settings.precision, settings.memory_format);
+        for network in std::iter::once(&model.generator).chain(&model.discriminator) {
+            numerics.lay_out(network)?;
         }
-        let scaler = (precision == Precision::Fp16).then(LossScaler::default);
+        let scaler = (settings.precision == Precision::Fp16).then(LossScaler::default);
         let generator_optimizer =
             Adam::new(model.generator.parameters()?, settings.lr, settings.betas);
         let discriminator_optimizer = model
@@ -84,9 +77,7 @@ impl Trainer {
             model,
             generator_optimizer,
             discriminator_optimizer,
-            device,
-            precision,
-            channels_last,
+            numerics,
             generator_scaler: scaler,
             overflowed: false,
         })
@@ -105,11 +96,7 @@ impl Trainer {
     }
 
     pub fn device(&self) -> Device {
-        self.device
-    }
-
-    pub fn precision(&self) -> Precision {
-        self.precision
+        self.numerics.device
     }
 
     /// Whether the last step was skipped because its fp16 gradients overflowed (and the loss
@@ -120,20 +107,7 @@ impl Trainer {
 
     /// Whether the convolutions' weights and inputs are stored channels-last-3d.
     pub fn channels_last(&self) -> bool {
-        self.channels_last
-    }
-
-    /// A network's forward pass at the trainer's precision, returning fp32.
-    fn forward(&self, network: &Network, input: &Tensor) -> Result<Tensor> {
-        let input = if self.channels_last {
-            precision::channels_last_3d(input)?
-        } else {
-            input.shallow_clone()
-        };
-        let output = self
-            .precision
-            .run(self.device, || network.forward_t(&input, true))?;
-        Ok(output.f_to_kind(Kind::Float)?)
+        self.numerics.channels_last
     }
 
     /// One generator update and, for adversarial models, one discriminator update (pix2pix's
@@ -141,7 +115,7 @@ impl Trainer {
     pub fn step(&mut self, batch: &Batch, iteration: u64) -> Result<Vec<(String, f64)>> {
         let model = &self.model;
         let (signal, target) = (&batch.signal, &batch.target);
-        let prediction = self.forward(&model.generator, signal)?;
+        let prediction = self.numerics.forward(&model.generator, signal, true)?;
         if prediction.size() != target.size() {
             bail!(
                 "{} maps {:?} to {:?}, expected {:?}",
@@ -160,7 +134,9 @@ impl Trainer {
         }
         let fake;
         if let Some(d) = &model.discriminator {
-            fake = self.forward(d, &Tensor::cat(&[signal, &prediction], 1))?;
+            fake = self
+                .numerics
+                .forward(d, &Tensor::cat(&[signal, &prediction], 1), true)?;
             inputs = inputs.with(names::DISC_FAKE, &fake);
         }
         let objective = model.generator_objective(&inputs)?;
@@ -173,8 +149,12 @@ impl Trainer {
 
         if let Some(d) = &model.discriminator {
             let detached = prediction.detach();
-            let fake = self.forward(d, &Tensor::cat(&[signal, &detached], 1))?;
-            let real = self.forward(d, &Tensor::cat(&[signal, target], 1))?;
+            let fake = self
+                .numerics
+                .forward(d, &Tensor::cat(&[signal, &detached], 1), true)?;
+            let real = self
+                .numerics
+                .forward(d, &Tensor::cat(&[signal, target], 1), true)?;
             let inputs = LossInputs::new(iteration)
                 .with(names::SIGNAL, signal)
                 .with(names::PREDICTION, &detached)
@@ -306,13 +286,13 @@ impl Trainer {
         if let Some(stray) = self
             .placements()?
             .into_iter()
-            .find(|p| p.device != self.device)
+            .find(|p| p.device != self.device())
         {
             bail!(
                 "{} is on {:?}, not on {:?} with the rest of the model",
                 stray.tensor,
                 stray.device,
-                self.device
+                self.device()
             );
         }
         Ok(())

@@ -130,6 +130,30 @@ pub fn predict_args<'a>(
     args
 }
 
+/// The arguments of `silico train` of `model` on `structure` of the data in `data` into `out`,
+/// then `extra`.
+pub fn train_args<'a>(
+    model: &'a str,
+    structure: &'a str,
+    data: &'a Path,
+    out: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "train",
+        "--model",
+        model,
+        "--structure",
+        structure,
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    args
+}
+
 /// Waits until `ready` holds (at most `limit`), then interrupts `child` as Ctrl-C would, and
 /// returns what it printed.
 pub fn interrupt_when(child: Child, ready: impl Fn() -> bool, limit: Duration) -> Output {

@@ -7,8 +7,9 @@
 //! Each tile's prediction is weighted by a separable triangular window and the weighted sum is
 //! divided by the summed weights, so that no seam shows (pytorch_fnet's `predict_piecewise`).
 //! Forward passes run at the requested precision (autocast) and, where it was measured to pay,
-//! channels-last. Optional test-time augmentation averages over flips in x and y. Predictions go to `OUT/<structure>/<image>.tif`, so that several models' predictions
-//! of the same bright-field images sit side by side for the evaluators.
+//! channels-last. Optional test-time augmentation averages over flips in x and y. Predictions
+//! go to `OUT/<structure>/<image>.tif`, so that several models' predictions of the same
+//! bright-field images sit side by side for the evaluators.
 
 use crate::{
     checkpoint::{self, checkpoint_dir},
@@ -16,7 +17,7 @@ use crate::{
     files,
     model::Model,
     plugins::Plugins,
-    precision::{self, MemoryFormat, Precision},
+    precision::{MemoryFormat, Numerics, Precision},
     registry::ModelSpec,
 };
 use anyhow::{bail, Context, Result};
@@ -37,8 +38,9 @@ use tiling::{round_up, MemoryModel, MULTIPLE};
 mod memory;
 mod tiling;
 
-pub use memory::gib;
-pub use tiling::{check_tile, TilePlan};
+use memory::gib;
+use tiling::check_tile;
+pub use tiling::TilePlan;
 
 /// Overlap (z, y, x) of neighbouring tiles unless asked otherwise (none along an axis one tile
 /// spans).
@@ -101,18 +103,24 @@ pub struct Prediction {
     pub pearson: Option<f64>,
     pub mse: Option<f64>,
     pub voxels: usize,
-    pub plan: TilePlan,
+    pub tiles: ChosenTiles,
     /// Seconds the prediction itself took (not loading or writing).
     pub seconds: f64,
+}
+
+/// The tiles of one image and why they are these, for the user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChosenTiles {
+    pub plan: TilePlan,
+    /// e.g. `--tile`, or the memory budget and the network's measured memory.
+    pub reason: String,
 }
 
 /// A loaded generator ready to predict.
 pub struct Predictor {
     model: Model,
     pub structure: String,
-    device: Device,
-    precision: Precision,
-    channels_last: bool,
+    numerics: Numerics,
     /// Measured on first need, then reused for every image.
     memory: Cell<Option<MemoryModel>>,
 }
@@ -152,34 +160,32 @@ impl Predictor {
             .generator
             .load_state(&checkpoint::read_tensors(&path)?)
             .with_context(|| path.display().to_string())?;
-        let precision = precision.unwrap_or(spec.train.precision);
-        let channels_last =
-            memory_format.unwrap_or(spec.train.memory_format) == MemoryFormat::ChannelsLast;
-        if channels_last {
-            precision::to_channels_last_3d(&model.generator.parameters()?)?;
-        }
+        let numerics = Numerics::new(
+            device,
+            precision.unwrap_or(spec.train.precision),
+            memory_format.unwrap_or(spec.train.memory_format),
+        );
+        numerics.lay_out(&model.generator)?;
         Ok(Self {
             model,
             structure: meta.structure,
-            device,
-            precision,
-            channels_last,
+            numerics,
             memory: Cell::new(None),
         })
     }
 
-    /// Predicts a z-scored (Z, Y, X) image; returns (Z, Y, X) on the CPU and the tiling used.
+    /// Predicts a z-scored (Z, Y, X) image; returns (Z, Y, X) on the CPU and the tiles used.
     pub fn predict(
         &self,
         image: &Tensor,
         tiling: &Tiling,
         flips: bool,
-    ) -> Result<(Tensor, TilePlan)> {
+    ) -> Result<(Tensor, ChosenTiles)> {
         let size: [i64; 3] = image
             .size()
             .try_into()
             .map_err(|_| anyhow::anyhow!("expected a (Z, Y, X) image"))?;
-        let plan = self.plan(size, tiling)?;
+        let tiles = self.plan(size, tiling)?;
         let views: &[&[i64]] = if flips {
             &[&[], &[2], &[1], &[1, 2]]
         } else {
@@ -192,7 +198,7 @@ impl Predictor {
             } else {
                 image.flip(*dims)
             };
-            let mut out = self.predict_tiled(&flipped, &plan)?;
+            let mut out = self.predict_tiled(&flipped, &tiles.plan)?;
             if !dims.is_empty() {
                 out = out.flip(*dims);
             }
@@ -201,15 +207,18 @@ impl Predictor {
                 None => out,
             });
         }
-        Ok((sum.expect("at least one view") / views.len() as f64, plan))
+        Ok((sum.expect("at least one view") / views.len() as f64, tiles))
     }
 
-    /// The tiling of an image of `size`: the user's, or the best that fits the budget.
-    pub fn plan(&self, size: [i64; 3], tiling: &Tiling) -> Result<TilePlan> {
+    /// The tiles of an image of `size`: the user's, or the best that fit the memory budget.
+    pub fn plan(&self, size: [i64; 3], tiling: &Tiling) -> Result<ChosenTiles> {
         let padded: [i64; 3] = std::array::from_fn(|a| round_up(size[a], MULTIPLE));
         if let Some(tile) = tiling.tile {
             check_tile(tile, tiling.overlap)?;
-            return Ok(tiling::fixed_plan(padded, tile, tiling.overlap));
+            return Ok(ChosenTiles {
+                plan: tiling::fixed_plan(padded, tile, tiling.overlap),
+                reason: "--tile".into(),
+            });
         }
         if tiling.overlap.iter().any(|&o| o < 0) {
             bail!(
@@ -219,33 +228,26 @@ impl Predictor {
         }
         let voxels: i64 = padded.iter().product();
         if voxels <= PROBES[1].iter().product() {
-            // Smaller than a probe: one forward pass of the whole image.
-            return Ok(tiling::fixed_plan(padded, padded, tiling.overlap));
+            return Ok(ChosenTiles {
+                plan: tiling::fixed_plan(padded, padded, tiling.overlap),
+                reason: "the image is no larger than a memory probe".into(),
+            });
         }
-        let budget = match tiling.memory_budget {
-            Some(bytes) => bytes,
-            None => memory::default_budget(self.device)?.0,
-        };
-        tiling::budget_plan(padded, tiling.overlap, self.memory_model()?, budget)
-    }
-
-    /// Where the memory budget comes from and what the network was measured to take, for the
-    /// user.
-    pub fn budget_source(&self, tiling: &Tiling) -> Result<String> {
-        let budget = match tiling.memory_budget {
-            Some(bytes) => format!("--memory-budget {:.2} GiB", gib(bytes)),
+        let (budget, source) = match tiling.memory_budget {
+            Some(bytes) => (bytes, format!("--memory-budget {:.2} GiB", gib(bytes))),
             None => {
-                let (bytes, source) = memory::default_budget(self.device)?;
-                format!("{:.1} GiB, {source}", gib(bytes))
+                let (bytes, source) = memory::default_budget(self.numerics.device)?;
+                (bytes, format!("{:.1} GiB, {source}", gib(bytes)))
             }
         };
-        Ok(match self.memory.get() {
-            Some(model) => format!(
-                "{budget}; a forward pass takes {:.0} MiB + {:.0} bytes per voxel",
-                model.fixed / (1u64 << 20) as f64,
-                model.per_voxel
+        let memory = self.memory_model()?;
+        Ok(ChosenTiles {
+            plan: tiling::budget_plan(padded, tiling.overlap, memory, budget)?,
+            reason: format!(
+                "memory budget {source}; a forward pass takes {:.0} MiB + {:.0} bytes per voxel",
+                memory.fixed / (1u64 << 20) as f64,
+                memory.per_voxel
             ),
-            None => budget,
         })
     }
 
@@ -259,9 +261,10 @@ impl Predictor {
         for probe in PROBES {
             let input = Tensor::zeros(
                 [1, 1, probe[0], probe[1], probe[2]],
-                (Kind::Float, self.device),
+                (Kind::Float, self.numerics.device),
             );
-            let ((), bytes) = memory::peak_of(self.device, || self.forward(&input).map(drop))?;
+            let ((), bytes) =
+                memory::peak_of(self.numerics.device, || self.forward(&input).map(drop))?;
             points.push((probe.iter().product::<i64>(), bytes));
         }
         let model = MemoryModel::fit(points[0], points[1]);
@@ -269,17 +272,9 @@ impl Predictor {
         Ok(model)
     }
 
-    /// The generator's forward pass (evaluation mode) at the predictor's precision; fp32 out.
+    /// The generator's forward pass in evaluation mode; fp32 out.
     fn forward(&self, input: &Tensor) -> Result<Tensor> {
-        let input = if self.channels_last {
-            precision::channels_last_3d(input)?
-        } else {
-            input.shallow_clone()
-        };
-        let output = self.precision.run(self.device, || {
-            self.model.generator.forward_t(&input, false)
-        })?;
-        Ok(output.f_to_kind(Kind::Float)?)
+        self.numerics.forward(&self.model.generator, input, false)
     }
 
     fn predict_tiled(&self, image: &Tensor, plan: &TilePlan) -> Result<Tensor> {
@@ -316,7 +311,7 @@ impl Predictor {
             // One tile spans the image: no blending, so no window to divide out.
             let input = image
                 .reshape([1, 1, tile[0], tile[1], tile[2]])
-                .to_device(self.device);
+                .to_device(self.numerics.device);
             let output = self.forward(&input)?.to_device(Device::Cpu).reshape(tile);
             return Ok(crop(&output, size));
         }
@@ -330,7 +325,9 @@ impl Predictor {
         };
         for batch in origins.chunks(plan.per_forward) {
             let tiles: Vec<Tensor> = batch.iter().map(|&o| region(&image, o)).collect();
-            let input = Tensor::stack(&tiles, 0).unsqueeze(1).to_device(self.device);
+            let input = Tensor::stack(&tiles, 0)
+                .unsqueeze(1)
+                .to_device(self.numerics.device);
             let output = self.forward(&input)?.to_device(Device::Cpu);
             for (i, &origin) in batch.iter().enumerate() {
                 let _ =
@@ -437,24 +434,19 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
             }
         };
         let started = Instant::now();
-        let (output, plan) =
+        let (output, tiles) =
             predictor.predict(&volume_to_tensor(&signal)?, &request.tiling, request.flips)?;
         let seconds = started.elapsed().as_secs_f64();
         if request.verbose {
-            let how = match request.tiling.tile {
-                Some(_) => "--tile".to_string(),
-                None => format!(
-                    "memory budget {}",
-                    predictor.budget_source(&request.tiling)?
-                ),
-            };
+            let numerics = predictor.numerics;
             eprintln!(
-                "{name}: tiles {:?} overlapping {:?}, {} per forward pass ({how}), {}{}",
-                plan.tile,
-                plan.overlap,
-                plan.per_forward,
-                predictor.precision,
-                if predictor.channels_last {
+                "{name}: tiles {:?} overlapping {:?}, {} per forward pass ({}), {}{}",
+                tiles.plan.tile,
+                tiles.plan.overlap,
+                tiles.plan.per_forward,
+                tiles.reason,
+                numerics.precision,
+                if numerics.channels_last {
                     ", channels-last"
                 } else {
                     ""
@@ -479,7 +471,7 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
             pearson,
             mse,
             voxels: z * y * x,
-            plan,
+            tiles,
             seconds,
         });
     }

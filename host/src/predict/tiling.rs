@@ -97,11 +97,12 @@ pub fn budget_plan(
     memory: MemoryModel,
     budget: u64,
 ) -> Result<TilePlan> {
+    let shortest: [i64; 3] =
+        std::array::from_fn(|a| round_up((2 * overlap[a]).max(MULTIPLE), MULTIPLE).min(padded[a]));
     let sides = |a: usize| {
-        let shortest = round_up((2 * overlap[a]).max(MULTIPLE), MULTIPLE);
         (1..=padded[a] / MULTIPLE)
             .map(|k| k * MULTIPLE)
-            .filter(move |&side| side == padded[a] || side >= shortest)
+            .filter(move |&side| side >= shortest[a])
     };
     let mut best: Option<(i64, i64, TilePlan)> = None;
     for z in sides(0) {
@@ -141,16 +142,11 @@ pub fn budget_plan(
     }
     match best {
         Some((_, _, plan)) => Ok(plan),
-        None => {
-            let smallest: [i64; 3] = std::array::from_fn(|a| {
-                round_up((2 * overlap[a]).max(MULTIPLE), MULTIPLE).min(padded[a])
-            });
-            bail!(
-                "the smallest tile, {smallest:?} (twice the overlap), needs {:.0} MiB, more than the memory budget of {:.0} MiB; raise --memory-budget, or pass a smaller --overlap or --tile",
-                memory.bytes(smallest.iter().product()) / (1u64 << 20) as f64,
-                budget as f64 / (1u64 << 20) as f64
-            )
-        }
+        None => bail!(
+            "the smallest tile, {shortest:?} (twice the overlap), needs {:.0} MiB, more than the memory budget of {:.0} MiB; raise --memory-budget, or pass a smaller --overlap or --tile",
+            memory.bytes(shortest.iter().product()) / (1u64 << 20) as f64,
+            budget as f64 / (1u64 << 20) as f64
+        ),
     }
 }
 
