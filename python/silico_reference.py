@@ -2,7 +2,7 @@
 
 - ``FnetUNet``: pytorch_fnet's ``fnet_nn_3d_params.Net`` (Ounkomol et al. 2018), the layout of
   ``plugins/unet3d``; its state dict is pytorch_fnet's, so a model trained with pytorch_fnet
-  loads into silico (see ``import_fnet.py``).
+  loads into silico (``silico import --weights model.p``, through ``import_state.py``).
 - ``R2UNet3d``: ``plugins/r2unet3d`` (the Vox2Vox-RU generator).
 - ``PatchGan3d``: ``plugins/patchgan3d``.
 

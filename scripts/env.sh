@@ -7,16 +7,26 @@ SILICO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SILICO_CACHE="${SILICO_CACHE:-$HOME/.cache/silico}"
 SILICO_VENV="$SILICO_CACHE/torch-2.13.0"
 # Everything the project installs with pip, pinned; a change here reinstalls.
-SILICO_PY_REQUIREMENTS="torch==2.13.0 numpy==2.4.6 tifffile==2026.3.3 safetensors==0.8.0 scipy==1.17.1 scikit-image==0.26.0 scikit-learn==1.9.1 monai==1.6.1"
+SILICO_PY_REQUIREMENTS="torch==2.13.0 numpy==2.4.6 tifffile==2026.3.3 safetensors==0.8.0 scipy==1.17.1 scikit-image==0.26.0 scikit-learn==1.9.1 monai==1.6.1 bioimageio.core==0.11.0 tensorboard==2.21.0 pydantic==2.13.5"
+# OME-Zarr's Python readers and writers pin incompatible zarr versions (iohub 0.2 needs zarr 2,
+# ome-zarr's NGFF 0.5 needs zarr 3), so each gets a small venv of its own (no torch).
+SILICO_ZARR2_REQUIREMENTS="numpy==2.4.6 zarr==2.18.7 ome-zarr==0.11.1 iohub==0.2.3.post1 tifffile==2025.5.10"
+SILICO_ZARR3_REQUIREMENTS="numpy==2.4.6 zarr==3.1.6 ome-zarr==0.18.0"
 
-if [ ! -f "$SILICO_VENV/.ready" ] || [ "$(cat "$SILICO_VENV/.ready")" != "$SILICO_PY_REQUIREMENTS" ]; then
-  echo "silico: installing Python torch 2.13.0 and reference libraries into $SILICO_VENV (once; several GB)" >&2
-  mkdir -p "$SILICO_CACHE"
-  [ -x "$SILICO_VENV/bin/python" ] || python3 -m venv "$SILICO_VENV"
-  # shellcheck disable=SC2086
-  "$SILICO_VENV/bin/pip" install --quiet --disable-pip-version-check $SILICO_PY_REQUIREMENTS
-  echo "$SILICO_PY_REQUIREMENTS" > "$SILICO_VENV/.ready.tmp" && mv "$SILICO_VENV/.ready.tmp" "$SILICO_VENV/.ready"
-fi
+# silico_venv DIR REQUIREMENTS: creates DIR with exactly REQUIREMENTS installed, once.
+silico_venv() {
+  if [ ! -f "$1/.ready" ] || [ "$(cat "$1/.ready")" != "$2" ]; then
+    echo "silico: installing $2 into $1 (once)" >&2
+    mkdir -p "$SILICO_CACHE"
+    [ -x "$1/bin/python" ] || python3 -m venv "$1"
+    # shellcheck disable=SC2086
+    "$1/bin/pip" install --quiet --disable-pip-version-check $2
+    echo "$2" > "$1/.ready.tmp" && mv "$1/.ready.tmp" "$1/.ready"
+  fi
+}
+silico_venv "$SILICO_VENV" "$SILICO_PY_REQUIREMENTS"
+silico_venv "$SILICO_CACHE/zarr2" "$SILICO_ZARR2_REQUIREMENTS"
+silico_venv "$SILICO_CACHE/zarr3" "$SILICO_ZARR3_REQUIREMENTS"
 
 # .cargo/config.toml points tch at this link.
 SILICO_TORCH_DIR="$("$SILICO_VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
@@ -26,3 +36,5 @@ fi
 
 export PATH="$SILICO_VENV/bin:$PATH"
 export SILICO_PYTHON="$SILICO_VENV/bin/python"
+export SILICO_ZARR2_PYTHON="$SILICO_CACHE/zarr2/bin/python"
+export SILICO_ZARR3_PYTHON="$SILICO_CACHE/zarr3/bin/python"

@@ -82,6 +82,7 @@ fn every_tensor_of_a_trainer_lives_on_its_device_and_checkpoints_cross_devices()
                 structure: "nucleoli".into(),
                 in_channels: 1,
                 out_channels: 1,
+                voxel_um: None,
             };
             let dir = silico::checkpoint::checkpoint_dir(&run);
             trainer.save(&dir, &meta).unwrap();
@@ -138,6 +139,7 @@ fn a_channels_last_model_trains_on_channels_last_weights_and_saves_standard_ones
         structure: "nucleoli".into(),
         in_channels: 1,
         out_channels: 1,
+        voxel_um: None,
     };
     trainer.save(&dir, &meta).unwrap();
     let saved =

@@ -32,6 +32,10 @@ pub struct CheckpointMeta {
     pub structure: String,
     pub in_channels: i64,
     pub out_channels: i64,
+    /// The voxel size (z, y, x) in µm of the images the model was trained on, where their
+    /// files gave one; prediction resamples other images to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voxel_um: Option<[f32; 3]>,
 }
 
 /// The tensors of a checkpoint besides the networks' own state.

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use silico_imaging::{
-    dataset::{crop, LoadOptions, Manifest, PatchSampler, SplitSpec},
+    dataset::{crop, same_voxel_size, LoadOptions, Manifest, PatchSampler, SplitSpec, VoxelSize},
     tiff, Volume,
 };
 use std::path::{Path, PathBuf};
@@ -29,9 +29,13 @@ pub fn split_spec(manifest: &Manifest) -> SplitSpec {
     }
 }
 
-/// How every image is prepared, in training and in prediction alike.
-pub fn load_options() -> LoadOptions {
-    LoadOptions::default()
+/// How every image is prepared, in training and in prediction alike; `voxel_size` is what to
+/// take for files that give none.
+pub fn load_options(voxel_size: VoxelSize) -> LoadOptions {
+    LoadOptions {
+        voxel_size,
+        ..LoadOptions::default()
+    }
 }
 
 /// One training batch, each tensor (N, 1, Z, Y, X).
@@ -48,18 +52,21 @@ pub struct TrainingData {
     others: Option<Vec<Volume>>,
     patch: [i64; 3],
     seed: u64,
+    voxel_um: Option<[f32; 3]>,
 }
 
 impl TrainingData {
     /// The training rows of `structure`'s manifest under `data`. With `others` (folders of
     /// `silico predict` output, one per other structure), each patch also carries the same crop
-    /// of those structures' predictions of its image, for the exclusivity loss.
+    /// of those structures' predictions of its image, for the exclusivity loss. `voxel_size`:
+    /// what to take for files that give none.
     pub fn open(
         data: &Path,
         structure: &str,
         patch: [i64; 3],
         seed: u64,
         others: &[PathBuf],
+        voxel_size: VoxelSize,
     ) -> Result<Self> {
         let csv = manifest_path(data, structure);
         let manifest = Manifest::load(&csv).with_context(|| {
@@ -67,7 +74,8 @@ impl TrainingData {
         })?;
         manifest.check_files()?;
         let rows = manifest.split(split_spec(&manifest), seed)?;
-        let pairs = manifest.load_rows(&rows.train, load_options())?;
+        let pairs = manifest.load_rows(&rows.train, load_options(voxel_size))?;
+        let voxel_um = training_voxel_size(&manifest, &pairs)?;
         let others = if others.is_empty() {
             None
         } else {
@@ -94,7 +102,13 @@ impl TrainingData {
             others,
             patch,
             seed,
+            voxel_um,
         })
+    }
+
+    /// The voxel size of the training images (z, y, x) in µm; `None` where a file gave none.
+    pub fn voxel_um(&self) -> Option<[f32; 3]> {
+        self.voxel_um
     }
 
     /// The batch of `iteration`: the same for the same seed and iteration, whatever ran before.
@@ -125,6 +139,40 @@ impl TrainingData {
             others: others.as_deref().map(tensor).transpose()?,
         })
     }
+}
+
+/// The one voxel size of all training signals, `None` if any file gave none; training images
+/// of different voxel sizes are refused, since the model learns one scale.
+fn training_voxel_size(
+    manifest: &Manifest,
+    pairs: &[silico_imaging::dataset::ImagePair],
+) -> Result<Option<[f32; 3]>> {
+    let Some(first) = pairs.first() else {
+        return Ok(None);
+    };
+    if pairs.iter().any(|p| !p.signal.voxel_known) {
+        return Ok(None);
+    }
+    let path_of = |line: usize| {
+        manifest
+            .rows
+            .iter()
+            .find(|r| r.line == line)
+            .map(|r| r.signal.path.display().to_string())
+            .unwrap_or_default()
+    };
+    for pair in pairs {
+        if !same_voxel_size(pair.signal.voxel_um, first.signal.voxel_um) {
+            bail!(
+                "{}: voxel size {:?} µm, but {} has {:?}; resample the training images to one voxel size",
+                path_of(pair.line),
+                pair.signal.voxel_um,
+                path_of(first.line),
+                first.signal.voxel_um
+            );
+        }
+    }
+    Ok(Some(first.signal.voxel_um))
 }
 
 /// The voxel-wise maximum over `folders` of each one's `<image>.tif`, which must be `shape`.

@@ -10,7 +10,9 @@ pub mod checkpoint;
 pub mod components;
 pub mod data;
 pub mod evaluate;
+pub mod export;
 pub mod files;
+pub mod import;
 pub mod model;
 pub mod optim;
 pub mod plugins;
@@ -18,6 +20,7 @@ pub mod precision;
 pub mod predict;
 pub mod registry;
 pub mod retrain;
+pub mod tensorboard;
 pub mod train;
 pub mod trainer;
 

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Command::Retrain(args) => cli::retrain::run(args, &global),
         Command::Segment(args) => cli::segment::run(args, &global),
         Command::Predict(args) => cli::predict::run(args, &global),
+        Command::Export(args) => cli::export::run(args, &global),
         Command::Evaluate(evaluate::Command::Exclusivity(args)) => {
             evaluate::exclusivity::run(args, &global)
         }

@@ -12,6 +12,12 @@
 //!
 //! Every key of a component's table except `component` (and `weight` for a loss term) is that
 //! component's configuration, checked by the plugin that builds it.
+//!
+//! Files in a configuration are found as plugin libraries are: a string under a key named `path`
+//! or ending in `_path`, in a component's table (a table with a `component` key, at any depth
+//! of a model's table) or in a `[metrics.<component>]` table, is a file, and a relative one is
+//! made absolute from the registry file's folder before the plugin sees it. So a registry works
+//! from any working directory, and a checkpoint records the file its model was built from.
 
 use crate::precision::{MemoryFormat, Precision};
 use anyhow::{bail, Context, Result};
@@ -335,8 +341,22 @@ impl Registry {
                 None => anyhow::anyhow!("invalid TOML: {}", e.message().trim()),
             }
         })?;
-        let file: RegistryFile = serde_path_to_error::deserialize(toml::Value::Table(table))
+        let mut file: RegistryFile = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| keyed_error("", e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        // Absolute: checkpoints record these tables, and are read from anywhere.
+        let folder = if base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            base
+        };
+        let folder = std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf());
+        for table in file.models.values_mut() {
+            resolve_component_paths(table, &folder);
+        }
+        for table in file.metrics.values_mut() {
+            resolve_config_paths(table, &folder);
+        }
         let models = file
             .models
             .iter()
@@ -346,7 +366,6 @@ impl Registry {
             &file.segmentation.to_string(),
             "key `segmentation`",
         )?;
-        let base = path.parent().unwrap_or(Path::new("."));
         let plugins = file
             .plugins
             .into_iter()
@@ -406,6 +425,44 @@ impl Registry {
     }
 }
 
+/// Whether a configuration key names a file: `path`, or a key ending in `_path`.
+pub fn is_path_key(key: &str) -> bool {
+    key == "path" || key.ends_with("_path")
+}
+
+/// Makes the relative files of one component's configuration (see [`is_path_key`]) absolute
+/// from `folder`; values that are not strings are left for the plugin to refuse.
+pub fn resolve_config_paths(config: &mut toml::Table, folder: &Path) {
+    for (key, value) in config.iter_mut() {
+        if let toml::Value::String(file) = value {
+            if is_path_key(key) && Path::new(file.as_str()).is_relative() {
+                *file = folder.join(file.as_str()).display().to_string();
+            }
+        }
+    }
+}
+
+/// [`resolve_config_paths`] on every component table (one with a `component` key) within
+/// `table`, at any depth: a model's generator, discriminator, loss terms, retraining loss.
+pub fn resolve_component_paths(table: &mut toml::Table, folder: &Path) {
+    if table.contains_key("component") {
+        resolve_config_paths(table, folder);
+    }
+    for (_, value) in table.iter_mut() {
+        match value {
+            toml::Value::Table(inner) => resolve_component_paths(inner, folder),
+            toml::Value::Array(items) => {
+                for item in items {
+                    if let toml::Value::Table(inner) = item {
+                        resolve_component_paths(inner, folder);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
@@ -451,6 +508,51 @@ mod tests {
         );
         assert_eq!(model.train.batch, 2);
         assert_eq!(model.train.lr, 1e-3, "unset keys keep their defaults");
+    }
+
+    #[test]
+    fn relative_files_in_component_tables_are_from_the_registrys_folder() {
+        let text = r#"
+            [plugins]
+            torchscript = "libsilico_torchscript.so"
+            [models.m]
+            generator = { component = "torchscript", path = "nets/net.pt", depth = 2 }
+            discriminator = { component = "d", weights_path = "/abs/d.pt", pathway = "x" }
+            losses = [{ component = "l", table_path = "t.csv" }]
+            retrain = { loss = { component = "exclusivity", mask_path = "m.tif" } }
+            train = { batch = 2 }
+            [metrics.objects]
+            reference_path = "ref/cells.csv"
+        "#;
+        let registry = parse(text).unwrap();
+        let model = registry.model("m").unwrap();
+        let config = |c: &ComponentRef, key: &str| c.config[key].as_str().unwrap().to_string();
+        assert_eq!(config(&model.generator, "path"), "/lab/nets/net.pt");
+        let discriminator = model.discriminator.as_ref().unwrap();
+        assert_eq!(config(discriminator, "weights_path"), "/abs/d.pt");
+        assert_eq!(config(discriminator, "pathway"), "x", "not a path key");
+        assert_eq!(
+            config(&model.losses[0].component, "table_path"),
+            "/lab/t.csv"
+        );
+        let retrain = model.retrain.as_ref().unwrap();
+        assert_eq!(config(&retrain.loss, "mask_path"), "/lab/m.tif");
+        assert_eq!(
+            registry.model_table("m").unwrap()["generator"]["path"].as_str(),
+            Some("/lab/nets/net.pt"),
+            "checkpoints record the resolved file"
+        );
+        assert_eq!(
+            registry.metrics["objects"]["reference_path"].as_str(),
+            Some("/lab/ref/cells.csv")
+        );
+        let here = Registry::parse(text, Path::new("registry.toml")).unwrap();
+        let resolved = config(&here.model("m").unwrap().generator, "path");
+        assert_eq!(
+            Path::new(&resolved),
+            std::env::current_dir().unwrap().join("nets/net.pt"),
+            "a registry named without a folder is in the working directory"
+        );
     }
 
     #[test]

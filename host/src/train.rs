@@ -10,11 +10,13 @@ use crate::{
     data::TrainingData,
     files,
     plugins::Plugins,
-    registry::{ModelSpec, Registry},
+    registry::ModelSpec,
+    tensorboard::{EventWriter, TENSORBOARD_DIR},
     trainer::Trainer,
 };
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use silico_imaging::dataset::VoxelSize;
 use std::{
     path::{Path, PathBuf},
     sync::{
@@ -45,6 +47,8 @@ pub struct TrainRequest {
     pub others: Vec<PathBuf>,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// What to take for image files that give no voxel size.
+    pub voxel_size: VoxelSize,
 }
 
 /// How a run ended.
@@ -96,13 +100,14 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
     if let Some(iterations) = request.iterations {
         settings.iterations = iterations;
     }
-    let meta = CheckpointMeta {
+    let mut meta = CheckpointMeta {
         iteration: 0,
         model: request.model.clone(),
         model_table: request.definition.to_string(),
         structure: request.structure.clone(),
         in_channels: 1,
         out_channels: 1,
+        voxel_um: None,
     };
     // The run folder is checked before anything is built or loaded.
     let checkpoint = checkpoint_dir(&request.out);
@@ -140,11 +145,14 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
         settings.patch,
         settings.seed,
         &request.others,
+        request.voxel_size,
     )?;
+    meta.voxel_um = data.voxel_um();
     std::fs::create_dir_all(&request.out)
         .with_context(|| format!("cannot create {}", request.out.display()))?;
 
     let mut log = LossLog::open(&request.out.join(LOSSES_FILE), start)?;
+    let mut board = EventWriter::create(&request.out.join(TENSORBOARD_DIR), start)?;
     let progress = progress_bar(request.progress, start, settings.iterations);
     let started = Instant::now();
     let mut last_losses = Vec::new();
@@ -162,6 +170,7 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
         if stop.raised() {
             break;
         }
+        let iteration_started = Instant::now();
         tch::manual_seed(iteration_seed(settings.seed, iteration));
         let batch = data.batch(iteration, settings.batch, trainer.device())?;
         let losses = trainer.step(&batch, iteration).with_context(|| {
@@ -171,7 +180,17 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
             )
         })?;
         iteration += 1;
-        log.append(iteration, &losses, started.elapsed().as_secs_f64())?;
+        let seconds = started.elapsed().as_secs_f64();
+        log.append(iteration, &losses, seconds)?;
+        board.scalars(
+            iteration,
+            &board_scalars(
+                &losses,
+                seconds,
+                settings.lr,
+                iteration_started.elapsed().as_secs_f64(),
+            ),
+        )?;
         progress.set_position(iteration);
         progress.set_message(format_losses(&losses));
         last_losses = losses;
@@ -194,6 +213,25 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
         seconds_per_iteration: started.elapsed().as_secs_f64() / done as f64,
         interrupted,
     })
+}
+
+/// What TensorBoard shows of an iteration: the columns of its `losses.csv` row, under the
+/// same names, then the learning rate and the iteration's own time.
+fn board_scalars(
+    losses: &[(String, f64)],
+    seconds: f64,
+    lr: f64,
+    seconds_per_iteration: f64,
+) -> Vec<(&str, f64)> {
+    losses
+        .iter()
+        .map(|(name, value)| (name.as_str(), *value))
+        .chain([
+            ("seconds", seconds),
+            ("lr", lr),
+            ("seconds_per_iteration", seconds_per_iteration),
+        ])
+        .collect()
 }
 
 /// The checkpoint to resume and what it records, after checking that `--resume` and the run
@@ -331,44 +369,6 @@ impl LossLog {
         }
         files::write_atomic(&self.path, &writer.into_inner()?)
     }
-}
-
-/// `silico import`: a run folder whose checkpoint (iteration 0) holds weights made elsewhere —
-/// by PyTorch, or by pytorch_fnet through `python/import_fnet.py` — so that `silico predict`
-/// uses them and `silico train --resume` fine-tunes them.
-pub fn import_weights(
-    registry: &Registry,
-    plugins: &Plugins,
-    model_name: &str,
-    structure: &str,
-    weights: &Path,
-    out: &Path,
-) -> Result<PathBuf> {
-    let spec = registry.model(model_name)?;
-    let dir = checkpoint_dir(out);
-    if checkpoint::locate(&dir).is_some() {
-        bail!(
-            "{} already holds a run; choose another --out",
-            out.display()
-        );
-    }
-    let mut trainer = Trainer::build(plugins, model_name, spec, spec.train.seed, Device::Cpu)?
-        .without_discriminator();
-    let state = checkpoint::read_tensors(weights)?;
-    trainer
-        .load_generator(&state)
-        .with_context(|| weights.display().to_string())?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let meta = CheckpointMeta {
-        iteration: 0,
-        model: model_name.to_string(),
-        model_table: registry.model_table(model_name)?.to_string(),
-        structure: structure.to_string(),
-        in_channels: 1,
-        out_channels: 1,
-    };
-    trainer.save(&dir, &meta)?;
-    Ok(dir)
 }
 
 #[cfg(test)]

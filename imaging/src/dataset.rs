@@ -3,7 +3,9 @@
 //! A manifest has one row per image and either `path_signal,path_target` columns (fnet's
 //! `TiffDataset`) or one `path` column with `channel_signal,channel_target` indices into a
 //! multi-channel file (fnet's `CziDataset` / `MultiChTiffDataset`; in the Allen 7-channel files
-//! membrane is 1, structure 3, DNA 5, bright-field 6). Both forms may carry channel columns.
+//! membrane is 1, structure 3, DNA 5, bright-field 6). Both forms may carry channel columns,
+//! each value an index or a channel name the file stores. A path names a TIFF or an OME-Zarr
+//! image (`*.ome.zarr`, or a plate field such as `plate.zarr/A/1/0`).
 //! Either form may name each target's noise-free version (`silico synth --noise-free` writes
 //! it): a `path_target_noise_free` column, a `channel_target_noise_free` column (a channel of
 //! the target's file unless a `path_target_noise_free` names another), or both.
@@ -16,18 +18,19 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use crate::channel::ChannelSelector;
 use crate::error::{ImagingError, Result};
 use crate::files::write_atomic_with;
+use crate::image::{image_exists, read_image};
 use crate::resample::resample_to_voxel;
 use crate::rng::Rng;
-use crate::tiff::read_volume;
 use crate::volume::Volume;
 
-/// One image named by a manifest: a file and, for multi-channel files, a channel index.
+/// One image named by a manifest: a file and, for multi-channel files, a channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRef {
     pub path: PathBuf,
-    pub channel: Option<usize>,
+    pub channel: Option<ChannelSelector>,
 }
 
 /// Which part of the data a row belongs to.
@@ -139,6 +142,76 @@ pub struct LoadOptions {
     pub normalize: bool,
     /// Resample to this (z, y, x) voxel size in µm before normalizing.
     pub resample_to_um: Option<[f32; 3]>,
+    /// What to take for files that give no voxel size.
+    pub voxel_size: VoxelSize,
+}
+
+/// The voxel size to take for an image whose file gives none.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum VoxelSize {
+    /// Files must say; one that does not is warned about once and keeps an unknown 1 µm.
+    #[default]
+    FromFile,
+    /// Given by the user (`--voxel-size`), for files that do not say.
+    Given([f32; 3]),
+    /// Another's voxel size, for files that do not say: a model's training voxel size, or the
+    /// real image's for its prediction (noted once per file, naming `from`, e.g. "the model's").
+    Like { um: [f32; 3], from: &'static str },
+}
+
+impl VoxelSize {
+    /// Gives `volume`, read from `path`, a voxel size if its file had none, saying once per
+    /// file what was taken (or that nothing was).
+    pub fn settle(self, volume: &mut Volume, path: &Path) {
+        use std::sync::{Mutex, OnceLock};
+        static TOLD: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+        let tell = |line: String| {
+            let mut told = TOLD
+                .get_or_init(Default::default)
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if told.insert(path.to_path_buf()) {
+                eprintln!("{line}");
+            }
+        };
+        let um = |v: [f32; 3]| format!("{}×{}×{} µm", v[0], v[1], v[2]);
+        match (self, volume.voxel_known) {
+            (VoxelSize::Given(given), true) if !same_voxel_size(given, volume.voxel_um) => {
+                tell(format!(
+                    "note: {} says its voxels are {}; --voxel-size {} applies to files without one",
+                    path.display(),
+                    um(volume.voxel_um),
+                    um(given)
+                ))
+            }
+            (_, true) => {}
+            (VoxelSize::FromFile, false) => tell(format!(
+                "warning: {} gives no voxel size; taking 1 µm (pass --voxel-size Z,Y,X in µm)",
+                path.display()
+            )),
+            (VoxelSize::Given(given), false) => {
+                volume.voxel_um = given;
+                volume.voxel_known = true;
+            }
+            (VoxelSize::Like { um: like, from }, false) => {
+                tell(format!(
+                    "note: {} gives no voxel size; taking {from} {}",
+                    path.display(),
+                    um(like)
+                ));
+                volume.voxel_um = like;
+                volume.voxel_known = true;
+            }
+        }
+    }
+}
+
+/// Whether two voxel sizes agree to 1 % on every axis (the precision TIFF resolutions and
+/// ImageJ spacings round trip at).
+pub fn same_voxel_size(a: [f32; 3], b: [f32; 3]) -> bool {
+    a.iter()
+        .zip(&b)
+        .all(|(x, y)| (x - y).abs() <= 0.01 * x.abs().max(y.abs()))
 }
 
 impl LoadOptions {
@@ -179,10 +252,11 @@ impl LoadOptions {
 /// row's signal is loaded: its channel (`None`: the file must have one), then
 /// [`LoadOptions::prepare`].
 pub fn load_image(image: &ImageRef, options: LoadOptions) -> Result<Volume> {
-    let volume = read_volume(&image.path)?;
-    let volume = match (image.channel, volume.channels()) {
+    let mut volume = read_image(&image.path)?;
+    options.voxel_size.settle(&mut volume, &image.path);
+    let volume = match (&image.channel, volume.channels()) {
         (Some(c), _) => volume
-            .extract_channel(c)
+            .select_channel(c)
             .map_err(|e| ImagingError::Invalid(format!("{}: {e}", image.path.display())))?,
         (None, 1) => volume,
         (None, n) => {
@@ -200,6 +274,7 @@ impl Default for LoadOptions {
         LoadOptions {
             normalize: true,
             resample_to_um: None,
+            voxel_size: VoxelSize::FromFile,
         }
     }
 }
@@ -257,7 +332,7 @@ impl Manifest {
         let channel_noise_free = column(&["channel_target_noise_free"]);
         if signal_col == target_col && (channel_signal.is_none() || channel_target.is_none()) {
             return Err(manifest_error(
-                "a single `path` column needs channel_signal and channel_target columns (channel indices, from 0)".into(),
+                "a single `path` column needs channel_signal and channel_target columns (channel indices from 0, or channel names)".into(),
             ));
         }
         let split_col = column(&["split"]);
@@ -277,14 +352,9 @@ impl Manifest {
                     _ => Err(row_error(format!("empty `{name}`"))),
                 }
             };
-            let channel = |col: Option<usize>, name: &str| -> Result<Option<usize>> {
+            let channel = |col: Option<usize>, name: &str| -> Result<Option<ChannelSelector>> {
                 let Some(col) = col else { return Ok(None) };
-                let raw = field(col, name)?;
-                raw.parse::<usize>().map(Some).map_err(|_| {
-                    row_error(format!(
-                        "`{name}` is \"{raw}\", not a channel index (0, 1, 2, ...)"
-                    ))
-                })
+                Ok(Some(ChannelSelector::parse(field(col, name)?)))
             };
             let resolve = |p: &str| {
                 let p = Path::new(p);
@@ -351,7 +421,7 @@ impl Manifest {
                 .map(|image| ("target_noise_free", image));
             let images = [("signal", &row.signal), ("target", &row.target)];
             for (what, image) in images.into_iter().chain(noise_free) {
-                if !image.path.is_file() {
+                if !image_exists(&image.path) {
                     return Err(self.row_error(
                         row.line,
                         format!("{what} file {} does not exist", image.path.display()),
@@ -418,7 +488,7 @@ impl Manifest {
 
     /// Loads one row as a normalized signal/target pair.
     pub fn load_pair(&self, row: &ManifestRow, options: LoadOptions) -> Result<ImagePair> {
-        let (signal, target, _) = self.read_row(row, false)?;
+        let (signal, target, _) = self.read_row(row, false, options.voxel_size)?;
         Ok(ImagePair {
             line: row.line,
             signal: options.prepare(signal),
@@ -435,7 +505,7 @@ impl Manifest {
         row: &ManifestRow,
         options: LoadOptions,
     ) -> Result<(ImagePair, Option<Volume>)> {
-        let (signal, target, noise_free) = self.read_row(row, true)?;
+        let (signal, target, noise_free) = self.read_row(row, true, options.voxel_size)?;
         let (target, target_z_score) = options.prepare_measured(target);
         let noise_free = noise_free.map(|v| options.prepare_as(v, target_z_score));
         let pair = ImagePair {
@@ -452,24 +522,30 @@ impl Manifest {
         &self,
         row: &ManifestRow,
         noise_free: bool,
+        voxel_size: VoxelSize,
     ) -> Result<(Volume, Volume, Option<Volume>)> {
         let row_error = |detail: String| self.row_error(row.line, detail);
+        let read = |path: &Path| -> Result<Volume> {
+            let mut volume = read_image(path)?;
+            voxel_size.settle(&mut volume, path);
+            Ok(volume)
+        };
         let load = |what: &str, image: &ImageRef, cache: Option<&Volume>| -> Result<Volume> {
             let volume = match cache {
                 Some(v) => v.clone(),
                 None => {
-                    if !image.path.is_file() {
+                    if !image_exists(&image.path) {
                         return Err(row_error(format!(
                             "{what} file {} does not exist",
                             image.path.display()
                         )));
                     }
-                    read_volume(&image.path).map_err(|e| row_error(format!("{what}: {e}")))?
+                    read(&image.path).map_err(|e| row_error(format!("{what}: {e}")))?
                 }
             };
-            match image.channel {
+            match &image.channel {
                 Some(c) => volume
-                    .extract_channel(c)
+                    .select_channel(c)
                     .map_err(|e| row_error(format!("{what} {}: {e}", image.path.display()))),
                 None if volume.channels() == 1 => Ok(volume),
                 None => Err(row_error(format!(
@@ -480,13 +556,13 @@ impl Manifest {
             }
         };
         let signal_file = if row.signal.path == row.target.path {
-            if !row.signal.path.is_file() {
+            if !image_exists(&row.signal.path) {
                 return Err(row_error(format!(
                     "file {} does not exist",
                     row.signal.path.display()
                 )));
             }
-            Some(read_volume(&row.signal.path).map_err(|e| row_error(e.to_string()))?)
+            Some(read(&row.signal.path).map_err(|e| row_error(e.to_string()))?)
         } else {
             None
         };
@@ -541,11 +617,7 @@ impl Manifest {
 /// Names for images, one per path: each file's stem, or its folder's name where stems repeat
 /// (as for `silico synth`'s `field_000/brightfield.tif`).
 pub fn image_names<P: AsRef<Path>>(paths: &[P]) -> Vec<String> {
-    let stem = |p: &Path| {
-        p.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
+    let stem = |p: &Path| image_stem(p);
     let stems: Vec<String> = paths.iter().map(|p| stem(p.as_ref())).collect();
     let unique = stems.iter().collect::<HashSet<_>>().len() == stems.len();
     if unique {
@@ -562,6 +634,40 @@ pub fn image_names<P: AsRef<Path>>(paths: &[P]) -> Vec<String> {
             folder.unwrap_or_else(|| stem(p))
         })
         .collect()
+}
+
+/// A file's name without its extension: `x.tif` and `x.ome.zarr` are `x`; a field of an HCS
+/// plate, `plate.zarr/B/3/0`, is `plate_B_3_0`.
+fn image_stem(path: &Path) -> String {
+    let zarr_stem = |name: &str| {
+        let lower = name.to_ascii_lowercase();
+        [".ome.zarr", ".zarr"]
+            .iter()
+            .find(|ext| lower.ends_with(*ext))
+            .map(|ext| name[..name.len() - ext.len()].to_string())
+    };
+    let components: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    // Inside a store: the store's stem and the path within it.
+    if let Some(store) = components[..components.len().saturating_sub(1)]
+        .iter()
+        .rposition(|c| zarr_stem(c).is_some())
+    {
+        let mut parts = vec![zarr_stem(&components[store]).unwrap_or_default()];
+        parts.extend(components[store + 1..].iter().cloned());
+        return parts.join("_");
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    zarr_stem(&name).unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    })
 }
 
 /// Subtracts the mean and divides by the standard deviation, in place (fnet's `normalize`);

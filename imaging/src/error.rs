@@ -25,6 +25,10 @@ pub enum ImagingError {
     #[error("{}: inconsistent image metadata ({detail})", path.display())]
     BadMetadata { path: PathBuf, detail: String },
 
+    /// An OME-Zarr store that cannot be read or written as asked; `detail` says what to do.
+    #[error("{}: {detail}", path.display())]
+    Zarr { path: PathBuf, detail: String },
+
     #[error("{}: cannot write image ({detail})", path.display())]
     BadWrite { path: PathBuf, detail: String },
 
@@ -55,6 +59,13 @@ impl ImagingError {
             path: path.to_path_buf(),
             action,
             source,
+        }
+    }
+
+    pub(crate) fn zarr(path: &Path, detail: impl Into<String>) -> Self {
+        ImagingError::Zarr {
+            path: path.to_path_buf(),
+            detail: detail.into(),
         }
     }
 

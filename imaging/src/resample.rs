@@ -8,32 +8,41 @@ use crate::volume::Volume;
 /// Resamples every channel so its voxel size is as close to `target_um` (z, y, x) as whole
 /// voxel counts allow; the returned volume's `voxel_um` is the exact new size.
 pub fn resample_to_voxel(volume: &Volume, target_um: [f32; 3]) -> Volume {
+    let [_, z, y, x] = volume.shape;
+    let sizes_in = [z, y, x];
+    let sizes_out: [usize; 3] = std::array::from_fn(|axis| {
+        let length = sizes_in[axis] as f64 * volume.voxel_um[axis] as f64;
+        ((length / target_um[axis] as f64).round() as usize).max(1)
+    });
+    resample_to_shape(volume, sizes_out)
+}
+
+/// Resamples every channel to `zyx` voxels over the same field of view (e.g. a prediction made
+/// at a model's voxel size, back onto its input's grid); `voxel_um` follows.
+pub fn resample_to_shape(volume: &Volume, zyx: [usize; 3]) -> Volume {
     let [c, z, y, x] = volume.shape;
     let sizes_in = [z, y, x];
-    let mut sizes_out = [0usize; 3];
-    let mut voxel_out = [0f32; 3];
-    for axis in 0..3 {
-        let length = sizes_in[axis] as f64 * volume.voxel_um[axis] as f64;
-        sizes_out[axis] = ((length / target_um[axis] as f64).round() as usize).max(1);
-        voxel_out[axis] = (length / sizes_out[axis] as f64) as f32;
-    }
-    if sizes_out == sizes_in {
+    if zyx == sizes_in {
         return volume.clone();
     }
-    let mut data = Vec::with_capacity(c * sizes_out.iter().product::<usize>());
+    let voxel_out: [f32; 3] = std::array::from_fn(|axis| {
+        (sizes_in[axis] as f64 * volume.voxel_um[axis] as f64 / zyx[axis] as f64) as f32
+    });
+    let mut data = Vec::with_capacity(c * zyx.iter().product::<usize>());
     for ch in 0..c {
         let mut current = volume.channel_data(ch).to_vec();
         let mut shape = sizes_in;
         for axis in 0..3 {
-            current = resample_axis(&current, shape, axis, sizes_out[axis]);
-            shape[axis] = sizes_out[axis];
+            current = resample_axis(&current, shape, axis, zyx[axis]);
+            shape[axis] = zyx[axis];
         }
         data.extend_from_slice(&current);
     }
     Volume {
         data,
-        shape: [c, sizes_out[0], sizes_out[1], sizes_out[2]],
+        shape: [c, zyx[0], zyx[1], zyx[2]],
         voxel_um: voxel_out,
+        voxel_known: volume.voxel_known,
         channel_names: volume.channel_names.clone(),
     }
 }

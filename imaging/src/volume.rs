@@ -4,6 +4,7 @@
 //! voxel size in µm"), stored as one flat row-major `Vec<f32>` so that it converts to a torch
 //! tensor or a plugin's plain slice without copying or reshaping.
 
+use crate::channel::ChannelSelector;
 use crate::error::{ImagingError, Result};
 
 /// A multi-channel 3D image.
@@ -15,6 +16,9 @@ pub struct Volume {
     pub shape: [usize; 4],
     /// Voxel size in µm as (z, y, x).
     pub voxel_um: [f32; 3],
+    /// False when the file said nothing of its voxel size: `voxel_um` is then a 1 µm stand-in
+    /// that [`crate::dataset::VoxelSize::settle`] replaces (with a given size or a warning).
+    pub voxel_known: bool,
     /// One name per channel; empty strings where the file had none.
     pub channel_names: Vec<String>,
 }
@@ -35,6 +39,7 @@ impl Volume {
             data: vec![0.0; shape.iter().product()],
             shape,
             voxel_um,
+            voxel_known: true,
             channel_names: vec![String::new(); shape[0]],
         }
     }
@@ -53,6 +58,7 @@ impl Volume {
             data,
             shape,
             voxel_um,
+            voxel_known: true,
             channel_names: vec![String::new(); shape[0]],
         })
     }
@@ -117,8 +123,18 @@ impl Volume {
             data: self.channel_data(c).to_vec(),
             shape: [1, self.shape[1], self.shape[2], self.shape[3]],
             voxel_um: self.voxel_um,
+            voxel_known: self.voxel_known,
             channel_names: vec![self.channel_names.get(c).cloned().unwrap_or_default()],
         })
+    }
+
+    /// A new one-channel volume holding the channel `selector` names (by index or by one of
+    /// [`Volume::channel_names`]); fails listing the channels there are.
+    pub fn select_channel(&self, selector: &ChannelSelector) -> Result<Volume> {
+        let c = selector
+            .resolve(&self.channel_names)
+            .map_err(ImagingError::Invalid)?;
+        self.extract_channel(c)
     }
 
     /// Stacks one-channel (or multi-channel) volumes of equal spatial shape along C.
@@ -131,6 +147,7 @@ impl Volume {
             data: Vec::new(),
             shape: [0, spatial[0], spatial[1], spatial[2]],
             voxel_um: first.voxel_um,
+            voxel_known: first.voxel_known,
             channel_names: Vec::new(),
         };
         for part in parts {

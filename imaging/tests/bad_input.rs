@@ -109,10 +109,17 @@ fn manifest_problems_name_the_csv_and_row() {
         "{err}"
     );
 
+    // A channel that is not an index is a name, which the file must have.
     std::fs::write(&csv, "path,channel_signal,channel_target\na.tif,0,x\n").unwrap();
-    let err = Manifest::load(&csv).unwrap_err().to_string();
+    let m = Manifest::load(&csv).unwrap();
+    let err = m
+        .load_pair(&m.rows[0], LoadOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(
-        err.contains("row 2") && err.contains("channel_target"),
+        err.contains("row 2")
+            && err.contains("target")
+            && err.contains("no channel named \"x\"; the image has [0: (unnamed)]"),
         "{err}"
     );
 

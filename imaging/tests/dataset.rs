@@ -11,7 +11,7 @@ use silico_imaging::dataset::{
 use silico_imaging::resample::resample_to_voxel;
 use silico_imaging::rng::Rng;
 use silico_imaging::tiff::write_volume;
-use silico_imaging::Volume;
+use silico_imaging::{ChannelSelector, Volume};
 
 fn ramp(shape: [usize; 4], voxel: [f32; 3], scale: f32) -> Volume {
     let n = shape.iter().product();
@@ -50,6 +50,7 @@ fn relative_paths_resolve_against_the_csv_and_channels_select() {
             LoadOptions {
                 normalize: false,
                 resample_to_um: None,
+                ..LoadOptions::default()
             },
         )
         .unwrap();
@@ -79,6 +80,7 @@ fn z_score_gives_mean_zero_std_one_and_resampling_changes_voxels() {
             LoadOptions {
                 normalize: true,
                 resample_to_um: Some([0.29, 0.29, 0.29]),
+                ..LoadOptions::default()
             },
         )
         .unwrap();
@@ -345,6 +347,7 @@ fn a_noise_free_channel_comes_from_the_target_file_unless_a_path_names_another()
     let raw = LoadOptions {
         normalize: false,
         resample_to_um: None,
+        ..LoadOptions::default()
     };
     for (text, file, channel) in [
         (
@@ -365,7 +368,7 @@ fn a_noise_free_channel_comes_from_the_target_file_unless_a_path_names_another()
             row.target_noise_free,
             Some(ImageRef {
                 path: dir.join(file),
-                channel: Some(channel),
+                channel: Some(ChannelSelector::Index(channel)),
             })
         );
         manifest.check_files().unwrap();
@@ -478,6 +481,7 @@ fn the_noise_free_target_is_prepared_in_its_noisy_targets_units() {
         let options = LoadOptions {
             normalize: true,
             resample_to_um: Some([0.29, 0.29, 0.29]),
+            ..LoadOptions::default()
         };
         let (resampled, resampled_noise_free) =
             manifest.load_pair_with_noise_free(row, options).unwrap();
@@ -500,4 +504,17 @@ fn the_noise_free_target_is_prepared_in_its_noisy_targets_units() {
         z_score(&mut noisy_resampled);
         assert_eq!(resampled.target.data, noisy_resampled);
     }
+}
+
+#[test]
+fn image_names_drop_zarr_extensions_and_name_plate_fields() {
+    use silico_imaging::dataset::image_names;
+    assert_eq!(
+        image_names(&["a/x.tif", "b/y.ome.zarr", "c/z.zarr"]),
+        vec!["x", "y", "z"]
+    );
+    assert_eq!(
+        image_names(&["plates/p1.zarr/B/3/0", "plates/p1.zarr/B/4/0"]),
+        vec!["p1_B_3_0", "p1_B_4_0"]
+    );
 }

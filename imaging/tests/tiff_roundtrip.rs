@@ -236,3 +236,71 @@ fn tifffile_plain_compressed_and_rgb_stacks_read() {
     assert_eq!(v.shape, [3, 1, 6, 5]);
     assert_pattern(&v);
 }
+
+#[test]
+fn an_unknown_voxel_size_is_written_as_unknown_and_settled_on_reading() {
+    use silico_imaging::dataset::{load_image, ImageRef, LoadOptions, VoxelSize};
+    let dir = common::scratch("unknown-voxel");
+    let path = dir.join("unknown.tif");
+    let mut volume = patterned_volume([1, 3, 5, 4], [1.0, 1.0, 1.0]);
+    volume.voxel_known = false;
+    write_volume(&path, &volume).unwrap();
+    let (read, _) = read_tiff(&path).unwrap();
+    assert!(
+        !read.voxel_known,
+        "written without a voxel size, read back as unknown"
+    );
+    assert_pattern(&read);
+    // tifffile sees no ImageJ spacing and no resolution unit either.
+    let json = common::run_python(
+        "import json, sys, tifffile\nt = tifffile.TiffFile(sys.argv[1])\nprint(json.dumps({'spacing': t.imagej_metadata.get('spacing'), 'unit': t.imagej_metadata.get('unit'), 'xres': 'XResolution' in t.pages[0].tags}))",
+        &[&path],
+    );
+    assert_eq!(
+        json.trim(),
+        r#"{"spacing": null, "unit": null, "xres": false}"#
+    );
+
+    let image = ImageRef {
+        path: path.clone(),
+        channel: None,
+    };
+    let load = |voxel_size| {
+        load_image(
+            &image,
+            LoadOptions {
+                normalize: false,
+                voxel_size,
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let kept = load(VoxelSize::FromFile);
+    assert!(!kept.voxel_known);
+    assert_eq!(kept.voxel_um, [1.0, 1.0, 1.0]);
+    let given = load(VoxelSize::Given([0.29, 0.1, 0.1]));
+    assert!(given.voxel_known);
+    assert_eq!(given.voxel_um, [0.29, 0.1, 0.1]);
+    let like = load(VoxelSize::Like {
+        um: [0.5, 0.2, 0.2],
+        from: "the model's",
+    });
+    assert_eq!(like.voxel_um, [0.5, 0.2, 0.2]);
+    // A file that says its voxel size keeps it whatever is given.
+    let known = dir.join("known.tif");
+    write_volume(&known, &patterned_volume([1, 3, 5, 4], [0.3, 0.2, 0.2])).unwrap();
+    let kept = load_image(
+        &ImageRef {
+            path: known,
+            channel: None,
+        },
+        LoadOptions {
+            voxel_size: VoxelSize::Given([1.0, 1.0, 1.0]),
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(kept.voxel_known);
+    assert!((kept.voxel_um[0] - 0.3).abs() < 1e-6 && (kept.voxel_um[2] - 0.2).abs() < 1e-6);
+}

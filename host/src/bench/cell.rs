@@ -12,7 +12,7 @@ use crate::{
     data::{load_options, manifest_path},
     evaluate::{self, ObjectRequest, PredictionSource},
     files::write_atomic,
-    predict::{self, PredictRequest, Rows, Tiling},
+    predict::{self, OutputFormat, PredictRequest, Rows, Tiling},
     registry::ModelSpec,
     train::{self, StopSignal, TrainRequest},
     Plugins, Registry, Trainer,
@@ -187,6 +187,10 @@ impl CellRun<'_> {
                 precision: None,
                 memory_format: None,
                 verbose: false,
+                voxel_size: self.plan.voxel_size,
+                resample: true,
+                channel: None,
+                format: OutputFormat::Tiff,
             },
         )?;
         let mut images = self.score(cell, &predictions)?;
@@ -287,6 +291,7 @@ impl CellRun<'_> {
                 init: None,
                 others: Vec::new(),
                 progress: false,
+                voxel_size: self.plan.voxel_size,
             },
             stop,
         )?;
@@ -331,7 +336,8 @@ impl CellRun<'_> {
             if !path.is_file() {
                 continue;
             }
-            let (pair, noise_free) = manifest.load_pair_with_noise_free(row, load_options())?;
+            let (pair, noise_free) =
+                manifest.load_pair_with_noise_free(row, load_options(self.plan.voxel_size))?;
             let target = pair.target;
             let prediction = tiff::read_volume(&path)?;
             let shape = target.spatial_shape();
@@ -382,6 +388,7 @@ impl CellRun<'_> {
             config: self.registry.metric_config(metric, &toml::Table::new()),
             cell_labels: None,
             out,
+            voxel_size: self.plan.voxel_size,
         }
     }
 
@@ -449,6 +456,7 @@ fn raw_variance(image: &ImageRef) -> Result<f64> {
     let as_stored = LoadOptions {
         normalize: false,
         resample_to_um: None,
+        ..LoadOptions::default()
     };
     Ok(variance(&load_image(image, as_stored)?.data))
 }

@@ -31,6 +31,7 @@
 use crate::{data::manifest_path, precision::Precision, registry::ModelSpec, Registry};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use silico_imaging::dataset::VoxelSize;
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -57,6 +58,8 @@ pub struct Plan {
     /// variance is the targets' noise, for the noise ceiling of targets without a noise-free
     /// version.
     pub noise_images: Vec<PathBuf>,
+    /// What to take for image files that give no voxel size (the plan's `voxel_size`).
+    pub voxel_size: VoxelSize,
 }
 
 /// One model of a plan with its definition, in the registry's syntax.
@@ -115,6 +118,9 @@ struct PlanFile {
     slurm: Option<toml::Table>,
     #[serde(default)]
     noise_images: Option<PathBuf>,
+    /// z, y, x in µm, for image files that give none.
+    #[serde(default)]
+    voxel_size: Option<[f32; 3]>,
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -181,6 +187,13 @@ impl Plan {
                 data.display()
             );
         }
+        let voxel_size = match file.voxel_size {
+            Some(v) if v.iter().any(|v| !(v.is_finite() && *v > 0.0)) => {
+                bail!("key `voxel_size`: {v:?}: give z, y, x in µm, each positive")
+            }
+            Some(v) => VoxelSize::Given(v),
+            None => VoxelSize::FromFile,
+        };
         if file.structures.is_empty() {
             bail!("key `structures`: name at least one structure");
         }
@@ -250,6 +263,7 @@ impl Plan {
             overrides: file.overrides,
             evaluate: file.evaluate,
             slurm: file.slurm,
+            voxel_size,
             noise_images: file
                 .noise_images
                 .map(|p| noise_images(&base.join(p)))

@@ -1,13 +1,17 @@
 use super::Global;
 use anyhow::Result;
-use silico::train::import_weights;
+use silico::import::{bookkeeping_kinds, import_weights};
 use std::{path::PathBuf, process::ExitCode};
 
-/// Make a run folder from generator weights trained elsewhere (safetensors with the plugin's
-/// variable names, e.g. from PyTorch or python/import_fnet.py).
+/// Make a run folder from generator weights trained elsewhere (a PyTorch state dict).
+///
+/// The state dict is safetensors or a `torch.save` file (`.pt`, `.pth`, pytorch_fnet's
+/// `model.p`; read by $SILICO_PYTHON with weights_only). BatchNorm's `num_batches_tracked` and
+/// DataParallel's `module.` prefix are dropped; any other difference from the network fails,
+/// naming the key.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Example:\n  silico import --weights fnet.safetensors --model unet --structure nucleoli --out runs/fnet"
+    after_help = "Example:\n  silico import --weights saved_models/nucleoli/model.p --model unet --structure nucleoli --out runs/fnet"
 )]
 pub struct Args {
     #[arg(long, value_name = "FILE")]
@@ -22,7 +26,7 @@ pub struct Args {
 
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     let (registry, plugins) = global.plugins()?;
-    let dir = import_weights(
+    let imported = import_weights(
         &registry,
         &plugins,
         &args.model,
@@ -30,12 +34,19 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         &args.weights,
         &args.out,
     )?;
+    if !imported.ignored.is_empty() {
+        eprintln!(
+            "note: ignored {} bookkeeping buffers the network does not keep ({})",
+            imported.ignored.len(),
+            bookkeeping_kinds(&imported.ignored).join(", ")
+        );
+    }
     println!(
         "imported {} as model `{}` for `{}`: {}",
         args.weights.display(),
         args.model,
         args.structure,
-        dir.display()
+        imported.checkpoint.display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod check;
 pub mod evaluate;
+pub mod export;
 pub mod import;
 pub mod info;
 pub mod plugins;
@@ -16,6 +17,7 @@ pub mod train;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use silico::{parse_device, precision::Precision, Plugins, Registry};
+use silico_imaging::dataset::VoxelSize;
 use std::path::{Path, PathBuf};
 
 /// Label-free prediction of organelle fluorescence from transmitted light, and its evaluation.
@@ -43,6 +45,7 @@ pub enum Command {
     #[command(subcommand)]
     Evaluate(evaluate::Command),
     Predict(predict::Args),
+    Export(export::Args),
 }
 
 /// The options every command takes.
@@ -138,6 +141,36 @@ impl PrecisionArg {
 
     pub fn get(&self) -> Option<Precision> {
         self.precision
+    }
+}
+
+/// `--voxel-size`, for the commands that read images.
+#[derive(clap::Args)]
+pub struct VoxelArg {
+    /// Voxel size z,y,x in µm of image files that give none [default: each such file is warned
+    /// about and taken as 1 µm]
+    #[arg(long = "voxel-size", value_name = "Z,Y,X", value_delimiter = ',')]
+    voxel_size: Option<Vec<f32>>,
+}
+
+impl VoxelArg {
+    /// What to take for files without a voxel size.
+    pub fn get(&self) -> Result<VoxelSize> {
+        Self::parse(self.voxel_size.as_deref())
+    }
+
+    /// `--voxel-size` values, for a command that documents its own default.
+    pub fn parse(values: Option<&[f32]>) -> Result<VoxelSize> {
+        let Some(values) = values else {
+            return Ok(VoxelSize::FromFile);
+        };
+        let voxel: [f32; 3] = values.try_into().map_err(|_| {
+            anyhow::anyhow!("--voxel-size takes three sizes z,y,x in µm, got {values:?}")
+        })?;
+        if voxel.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+            anyhow::bail!("--voxel-size {values:?}: sizes must be positive µm");
+        }
+        Ok(VoxelSize::Given(voxel))
     }
 }
 

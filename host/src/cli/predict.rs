@@ -1,9 +1,10 @@
-use super::{DeviceArg, Global};
+use super::{DeviceArg, Global, VoxelArg};
 use anyhow::{anyhow, bail, Result};
 use silico::{
     precision::{MemoryFormat, Precision},
-    predict::{self, PredictRequest, Rows, Tiling},
+    predict::{self, OutputFormat, PredictRequest, Rows, Tiling},
 };
+use silico_imaging::ChannelSelector;
 use std::{path::PathBuf, process::ExitCode};
 
 /// Predict whole images of any size with a trained model, tile by tile; writes
@@ -16,9 +17,16 @@ pub struct Args {
     /// A run folder or its checkpoint folder.
     #[arg(long, value_name = "DIR")]
     checkpoint: PathBuf,
-    /// A bright-field TIFF, a manifest CSV, or a folder holding `<structure>.csv`.
+    /// A bright-field TIFF or OME-Zarr image, a manifest CSV, or a folder holding
+    /// `<structure>.csv`.
     #[arg(long, value_name = "FILE|DIR")]
     input: PathBuf,
+    /// The channel of a lone multi-channel image: its index or its name.
+    #[arg(long, value_name = "NAME|INDEX")]
+    channel: Option<String>,
+    /// The predictions' file format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Tiff)]
+    format: OutputFormat,
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Tile size z,y,x (rounded up to multiples of 16) [default: the tiling that computes least
@@ -50,8 +58,16 @@ pub struct Args {
     /// Only the manifest's test rows.
     #[arg(long)]
     test_only: bool,
+    /// Predict each image at its own voxel size, not resampled to the one the model was trained
+    /// at (and back).
+    #[arg(long)]
+    no_resample: bool,
     #[command(flatten)]
     device: DeviceArg,
+    /// Voxel size z,y,x in µm of image files that give none [default: the model's training
+    /// voxel size, said once per file]
+    #[arg(long = "voxel-size", value_name = "Z,Y,X", value_delimiter = ',')]
+    voxel_size: Option<Vec<f32>>,
 }
 
 fn xyz(values: &[i64], what: &str) -> Result<[i64; 3]> {
@@ -118,6 +134,10 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         precision: Some(precision),
         memory_format: args.memory_format,
         verbose: true,
+        voxel_size: VoxelArg::parse(args.voxel_size.as_deref())?,
+        resample: !args.no_resample,
+        channel: args.channel.as_deref().map(ChannelSelector::parse),
+        format: args.format,
     };
     for p in predict::predict(&plugins, &request)? {
         let score = match (p.pearson, p.mse) {

@@ -1,4 +1,4 @@
-use super::{progress_visible, DeviceArg, Global, PrecisionArg, INTERRUPTED};
+use super::{progress_visible, DeviceArg, Global, PrecisionArg, VoxelArg, INTERRUPTED};
 use anyhow::Result;
 use silico::{
     retrain::{self, RetrainRequest},
@@ -38,6 +38,8 @@ pub struct Args {
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
+    voxel: VoxelArg,
+    #[command(flatten)]
     precision: PrecisionArg,
 }
 
@@ -54,6 +56,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         resume: args.resume,
         device: args.device.device()?,
         progress: progress_visible(),
+        voxel_size: args.voxel.get()?,
     };
     let stop = StopSignal::on_ctrl_c()?;
     let outcome = retrain::retrain(&registry, &plugins, &request, &stop)?;

@@ -1,4 +1,4 @@
-use super::{read_table, Global};
+use super::{read_table, Global, VoxelArg};
 use anyhow::{bail, Context, Result};
 use silico_segmentation::{segment_objects, SegmentationConfig};
 use std::{path::PathBuf, process::ExitCode};
@@ -26,6 +26,8 @@ pub struct Args {
     config: Option<PathBuf>,
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    #[command(flatten)]
+    voxel: VoxelArg,
 }
 
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
@@ -34,7 +36,9 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     overrides.extend(read_table(args.config.as_deref())?);
     let workflows =
         SegmentationConfig::from_toml(&overrides.to_string(), "the segmentation overrides")?;
-    let volume = silico_imaging::tiff::read_volume(&args.input)?;
+    let mut volume = silico_imaging::tiff::read_volume(&args.input)?;
+    // Object sizes are in µm, so the voxel size matters.
+    args.voxel.get()?.settle(&mut volume, &args.input);
     let channel = match (args.channel, volume.channels()) {
         (Some(c), _) => c,
         (None, 1) => 0,

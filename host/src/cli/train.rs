@@ -1,4 +1,4 @@
-use super::{progress_visible, DeviceArg, Global, PrecisionArg, INTERRUPTED};
+use super::{progress_visible, DeviceArg, Global, PrecisionArg, VoxelArg, INTERRUPTED};
 use anyhow::Result;
 use silico::train::{self, StopSignal, TrainRequest};
 use std::{path::PathBuf, process::ExitCode};
@@ -28,6 +28,8 @@ pub struct Args {
     device: DeviceArg,
     #[command(flatten)]
     precision: PrecisionArg,
+    #[command(flatten)]
+    voxel: VoxelArg,
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     resume: bool,
@@ -51,6 +53,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         init: None,
         others: Vec::new(),
         progress: progress_visible(),
+        voxel_size: args.voxel.get()?,
     };
     let stop = StopSignal::on_ctrl_c()?;
     let outcome = train::train(&plugins, &request, &stop)?;

@@ -13,7 +13,10 @@ pub use objects::{
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use silico_imaging::tiff::read_volume;
+use silico_imaging::{
+    dataset::{same_voxel_size, VoxelSize},
+    tiff::read_volume,
+};
 use silico_plugin_api::{Table, Volume};
 use std::path::{Path, PathBuf};
 
@@ -74,6 +77,11 @@ impl ImagePaths {
 
 /// A single-channel image file as a metric input volume.
 fn read_single_channel(path: &Path) -> Result<Volume> {
+    metric_volume(read_one_channel(path)?, path)
+}
+
+/// A single-channel image file as stored.
+fn read_one_channel(path: &Path) -> Result<silico_imaging::Volume> {
     let volume = read_volume(path)?;
     if volume.shape[0] != 1 {
         bail!(
@@ -82,8 +90,44 @@ fn read_single_channel(path: &Path) -> Result<Volume> {
             volume.shape[0]
         );
     }
+    Ok(volume)
+}
+
+fn metric_volume(volume: silico_imaging::Volume, path: &Path) -> Result<Volume> {
     Volume::new(volume.shape, volume.voxel_um, volume.data)
         .with_context(|| path.display().to_string())
+}
+
+/// The prediction at `path` of the real image `real` read from `real_path`, as a metric input:
+/// refused unless it has the real image's shape and voxel size. One whose file gives no voxel
+/// size is taken at the real image's (said once), since objects are measured in µm.
+fn prediction_of(path: &Path, real: &silico_imaging::Volume, real_path: &Path) -> Result<Volume> {
+    let mut predicted = read_one_channel(path)?;
+    if predicted.shape != real.shape {
+        bail!(
+            "{}: shape (Z, Y, X) {:?} differs from {:?} of the real image {}; predict the real images themselves (silico predict writes them on their grid)",
+            path.display(),
+            predicted.spatial_shape(),
+            real.spatial_shape(),
+            real_path.display()
+        );
+    }
+    match (predicted.voxel_known, real.voxel_known) {
+        (false, _) => VoxelSize::Like {
+            um: real.voxel_um,
+            from: "the real image's",
+        }
+        .settle(&mut predicted, path),
+        (true, true) if !same_voxel_size(predicted.voxel_um, real.voxel_um) => bail!(
+            "{}: voxel size {:?} µm differs from {:?} µm of the real image {}; predict at the real image's voxel size (silico predict resamples back to it)",
+            path.display(),
+            predicted.voxel_um,
+            real.voxel_um,
+            real_path.display()
+        ),
+        (true, _) => {}
+    }
+    metric_volume(predicted, path)
 }
 
 /// The table called `name` among a metric's `tables`.

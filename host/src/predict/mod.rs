@@ -22,8 +22,15 @@ use crate::{
 };
 use anyhow::{bail, Context, Result};
 use silico_imaging::{
-    dataset::{image_names, load_image, ImageRef, Manifest, ManifestRow},
-    tiff, Volume,
+    dataset::{
+        image_names, load_image, same_voxel_size, z_score, ImageRef, Manifest, ManifestRow,
+        VoxelSize,
+    },
+    image::is_zarr,
+    resample::{resample_to_shape, resample_to_voxel},
+    tiff,
+    zarr::{self, OmeZarrImage, OmeZarrWriteOptions},
+    ChannelSelector, Volume,
 };
 use std::{
     cell::Cell,
@@ -36,6 +43,7 @@ use tch::{Device, Kind, Tensor};
 use tiling::{round_up, MemoryModel, MULTIPLE};
 
 mod memory;
+mod stream;
 mod tiling;
 
 use memory::gib;
@@ -85,6 +93,25 @@ pub struct PredictRequest {
     pub memory_format: Option<MemoryFormat>,
     /// Say on stderr how the tiles were chosen.
     pub verbose: bool,
+    /// What to take for image files that give no voxel size (`FromFile`: the model's).
+    pub voxel_size: VoxelSize,
+    /// Resample each image to the voxel size the model was trained at, and the prediction back
+    /// to the image's grid.
+    pub resample: bool,
+    /// The channel of a lone multi-channel image (`None`: it must have one).
+    pub channel: Option<ChannelSelector>,
+    pub format: OutputFormat,
+}
+
+/// The file format predictions are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// `<image>.tif`, an f32 ImageJ hyperstack.
+    #[default]
+    Tiff,
+    /// `<image>.ome.zarr`, an OME-Zarr image with a pyramid; an OME-Zarr input too large for one
+    /// forward pass streams from store to store tile by tile.
+    OmeZarr,
 }
 
 /// Which rows of a manifest to predict; a split is the one the model was trained with.
@@ -121,6 +148,8 @@ pub struct Predictor {
     model: Model,
     pub structure: String,
     numerics: Numerics,
+    /// The voxel size the model was trained at, where known.
+    pub voxel_um: Option<[f32; 3]>,
     /// Measured on first need, then reused for every image.
     memory: Cell<Option<MemoryModel>>,
 }
@@ -170,6 +199,7 @@ impl Predictor {
             model,
             structure: meta.structure,
             numerics,
+            voxel_um: meta.voxel_um,
             memory: Cell::new(None),
         })
     }
@@ -379,15 +409,19 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
     )?;
     let structure = predictor.structure.clone();
     // Each image is loaded only when its turn comes, through the loader training uses.
-    let jobs: Vec<(String, Source)> = if request
-        .input
-        .extension()
-        .is_some_and(|e| e == "tif" || e == "tiff")
-    {
+    let lone_image = is_zarr(&request.input)
+        || request
+            .input
+            .extension()
+            .is_some_and(|e| e == "tif" || e == "tiff");
+    if request.channel.is_some() && !lone_image {
+        bail!("--channel picks the channel of one image; a manifest names its channels itself");
+    }
+    let jobs: Vec<(String, Source)> = if lone_image {
         let name = image_names(std::slice::from_ref(&request.input)).remove(0);
         let image = ImageRef {
             path: request.input.clone(),
-            channel: None,
+            channel: request.channel.clone(),
         };
         vec![(name, Source::Image(image))]
     } else {
@@ -424,18 +458,48 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
     let folder = request.out.join(&structure);
     std::fs::create_dir_all(&folder)
         .with_context(|| format!("cannot create {}", folder.display()))?;
+    // Files without a voxel size are taken to be at the model's, unless the user says.
+    let options = load_options(match (request.voxel_size, predictor.voxel_um) {
+        (VoxelSize::FromFile, Some(model)) => VoxelSize::Like {
+            um: model,
+            from: "the model's",
+        },
+        (given, _) => given,
+    });
+    if request.verbose && request.resample && predictor.voxel_um.is_none() {
+        eprintln!("note: the model's training images gave no voxel size, so images are predicted at their own");
+    }
     let mut predictions = Vec::new();
     for (name, source) in jobs {
+        if let Source::Image(image) = &source {
+            if let Some(prediction) =
+                predict_streamed(&predictor, request, image, &name, &folder, options)?
+            {
+                predictions.push(prediction);
+                continue;
+            }
+        }
         let (signal, target) = match &source {
-            Source::Image(image) => (load_image(image, load_options())?, None),
+            Source::Image(image) => (load_image(image, options)?, None),
             Source::Row(manifest, row) => {
-                let pair = manifest.load_pair(row, load_options())?;
+                let pair = manifest.load_pair(row, options)?;
                 (pair.signal, Some(pair.target))
             }
         };
+        let model_grid = predictor.voxel_um.filter(|&model| {
+            request.resample && signal.voxel_known && !same_voxel_size(model, signal.voxel_um)
+        });
+        // Z-scored again after resampling, as training images are (resampled, then z-scored):
+        // interpolation narrows the spread of values.
+        let resampled = model_grid.map(|model| {
+            let mut at_model = resample_to_voxel(&signal, model);
+            z_score(&mut at_model.data);
+            at_model
+        });
+        let input = resampled.as_ref().unwrap_or(&signal);
         let started = Instant::now();
-        let (output, tiles) =
-            predictor.predict(&volume_to_tensor(&signal)?, &request.tiling, request.flips)?;
+        let (mut output, tiles) =
+            predictor.predict(&volume_to_tensor(input)?, &request.tiling, request.flips)?;
         let seconds = started.elapsed().as_secs_f64();
         if request.verbose {
             let numerics = predictor.numerics;
@@ -454,10 +518,39 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
             );
         }
         let [z, y, x] = signal.spatial_shape();
-        let data = Vec::<f32>::try_from(output.flatten(0, -1))?;
-        let volume = Volume::from_data(data, [1, z, y, x], signal.voxel_um)?;
-        let path = folder.join(format!("{name}.tif"));
-        tiff::write_volume(&path, &volume)?;
+        let mut data = Vec::<f32>::try_from(output.flatten(0, -1))?;
+        if let Some(at_model) = &resampled {
+            if request.verbose {
+                let um = |v: [f32; 3]| format!("{}×{}×{} µm", v[0], v[1], v[2]);
+                eprintln!(
+                    "{name}: resampled from {} to the model's {} and back (--no-resample to predict at {})",
+                    um(signal.voxel_um),
+                    um(at_model.voxel_um),
+                    um(signal.voxel_um)
+                );
+            }
+            let predicted = Volume::from_data(data, at_model.shape, at_model.voxel_um)?;
+            data = resample_to_shape(&predicted, [z, y, x]).data;
+            output = Tensor::from_slice(&data).view([z as i64, y as i64, x as i64]);
+        }
+        let mut volume = Volume::from_data(data, [1, z, y, x], signal.voxel_um)?;
+        volume.voxel_known = signal.voxel_known;
+        let path = match request.format {
+            OutputFormat::Tiff => {
+                let path = folder.join(format!("{name}.tif"));
+                tiff::write_volume(&path, &volume)?;
+                path
+            }
+            OutputFormat::OmeZarr => {
+                let path = folder.join(format!("{name}.ome.zarr"));
+                let options = OmeZarrWriteOptions {
+                    overwrite: true,
+                    ..OmeZarrWriteOptions::default()
+                };
+                zarr::write_volume(&path, &volume, &options)?;
+                path
+            }
+        };
         let (pearson, mse) = match target {
             Some(target) => {
                 let (r, mse) = agreement(&output, &volume_to_tensor(&target)?);
@@ -477,6 +570,78 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
     }
     write_predictions_csv(&folder.join("predictions.csv"), &predictions)?;
     Ok(predictions)
+}
+
+/// Streams an OME-Zarr image to an OME-Zarr prediction tile by tile when `--format ome-zarr`
+/// asks for one and the image takes more than one forward pass; `None` where it is predicted
+/// in memory instead.
+fn predict_streamed(
+    predictor: &Predictor,
+    request: &PredictRequest,
+    source: &ImageRef,
+    name: &str,
+    folder: &Path,
+    options: silico_imaging::dataset::LoadOptions,
+) -> Result<Option<Prediction>> {
+    if request.format != OutputFormat::OmeZarr || !is_zarr(&source.path) {
+        return Ok(None);
+    }
+    let image = OmeZarrImage::open(&source.path)?;
+    let channel = match (&source.channel, image.shape()[0]) {
+        (Some(selector), _) => image.channel_index(selector)?,
+        (None, 1) => 0,
+        (None, n) => bail!(
+            "{}: has {n} channels; pick one with --channel NAME|INDEX",
+            source.path.display()
+        ),
+    };
+    let [_, z, y, x] = image.shape();
+    let tiles = predictor.plan([z as i64, y as i64, x as i64], &request.tiling)?;
+    if tiles.plan.tile == tiling::padded([z as i64, y as i64, x as i64]) {
+        return Ok(None);
+    }
+    // The voxel size, settled as a loaded image's is: a one-voxel stand-in carries it.
+    let mut header = Volume::zeros([1, 1, 1, 1], image.voxel_um().unwrap_or([1.0; 3]));
+    header.voxel_known = image.voxel_um().is_some();
+    options.voxel_size.settle(&mut header, &source.path);
+    if let Some(model) = predictor
+        .voxel_um
+        .filter(|&m| request.resample && header.voxel_known && !same_voxel_size(m, header.voxel_um))
+    {
+        bail!(
+            "{}: voxel size {:?} µm differs from the model's {model:?} µm, and an image streamed tile by tile is not resampled; resample it first, or pass --no-resample",
+            source.path.display(),
+            header.voxel_um
+        );
+    }
+    let path = folder.join(format!("{name}.ome.zarr"));
+    if request.verbose {
+        eprintln!(
+            "{name}: streamed tile by tile, tiles {:?} overlapping {:?}, {} per forward pass ({}), {}",
+            tiles.plan.tile, tiles.plan.overlap, tiles.plan.per_forward, tiles.reason, predictor.numerics.precision
+        );
+    }
+    let started = Instant::now();
+    let channel_name = format!("{} (predicted)", predictor.structure);
+    stream::predict_streamed(
+        predictor,
+        &image,
+        channel,
+        &tiles,
+        request.flips,
+        &path,
+        header.voxel_um,
+        &channel_name,
+    )?;
+    Ok(Some(Prediction {
+        name: name.to_string(),
+        path,
+        pearson: None,
+        mse: None,
+        voxels: z * y * x,
+        tiles,
+        seconds: started.elapsed().as_secs_f64(),
+    }))
 }
 
 #[derive(serde::Serialize)]

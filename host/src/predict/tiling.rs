@@ -49,6 +49,11 @@ impl MemoryModel {
     }
 }
 
+/// An image's size with each side rounded up to a multiple of 16, as it goes through the network.
+pub fn padded(size: [i64; 3]) -> [i64; 3] {
+    size.map(|n| round_up(n, MULTIPLE))
+}
+
 pub fn round_up(n: i64, multiple: i64) -> i64 {
     (n + multiple - 1) / multiple * multiple
 }

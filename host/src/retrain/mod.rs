@@ -36,11 +36,12 @@ use crate::{
     evaluate::exclusivity::exclusivity,
     files,
     plugins::Plugins,
-    predict::{self, PredictRequest, Rows, Tiling},
+    predict::{self, OutputFormat, PredictRequest, Rows, Tiling},
     registry::{Registry, RetrainOrder, RetrainSettings},
     train::{self, StopSignal, TrainRequest},
 };
 use anyhow::{bail, Context, Result};
+use silico_imaging::dataset::VoxelSize;
 use std::{
     collections::BTreeMap,
     fs,
@@ -63,6 +64,8 @@ pub struct RetrainRequest {
     pub resume: bool,
     pub device: Device,
     pub progress: bool,
+    /// What to take for image files that give no voxel size.
+    pub voxel_size: VoxelSize,
 }
 
 /// How a retraining ended.
@@ -314,6 +317,10 @@ fn predict_into(
                 precision: None,
                 memory_format: None,
                 verbose: false,
+                voxel_size: request.voxel_size,
+                resample: true,
+                channel: None,
+                format: OutputFormat::Tiff,
             },
         )?;
         if rows == Rows::Test {
@@ -411,6 +418,7 @@ impl Retraining<'_> {
                         .then(|| checkpoint_dir(&state.current[structure])),
                     others,
                     progress: self.request.progress,
+                    voxel_size: self.request.voxel_size,
                 },
                 stop,
             )

@@ -182,6 +182,7 @@ fn decode_tiff<R: Read + Seek>(mut reader: R, path: &Path) -> Result<(Volume, Ti
         data,
         shape: [layout.channels, layout.slices, page_shape[0], page_shape[1]],
         voxel_um: layout.voxel_um,
+        voxel_known: layout.voxel_known.iter().all(|&known| known),
         channel_names: layout.channel_names.clone(),
     };
     let description = TiffDescription {

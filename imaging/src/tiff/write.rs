@@ -80,7 +80,8 @@ pub fn write_volume_with(path: &Path, volume: &Volume, options: TiffWriteOptions
     let image = ImageRef {
         data: &volume.data,
         shape: volume.shape,
-        voxel_um: volume.voxel_um,
+        // A volume whose file gave no voxel size is written without one, not as 1 µm.
+        voxel_um: volume.voxel_known.then_some(volume.voxel_um),
         channel_names: &volume.channel_names,
     };
     write_image(path, &image, options)
@@ -96,7 +97,7 @@ pub fn write_labels_u16(
     let image = ImageRef {
         data: labels,
         shape: [1, zyx[0], zyx[1], zyx[2]],
-        voxel_um,
+        voxel_um: Some(voxel_um),
         channel_names: &[],
     };
     check_len(path, labels.len(), &image.shape)?;
@@ -108,7 +109,7 @@ pub fn write_mask_u8(path: &Path, mask: &[u8], zyx: [usize; 3], voxel_um: [f32; 
     let image = ImageRef {
         data: mask,
         shape: [1, zyx[0], zyx[1], zyx[2]],
-        voxel_um,
+        voxel_um: Some(voxel_um),
         channel_names: &[],
     };
     check_len(path, mask.len(), &image.shape)?;
@@ -128,7 +129,7 @@ fn check_len(path: &Path, len: usize, shape: &[usize; 4]) -> Result<()> {
 struct ImageRef<'a, T> {
     data: &'a [T],
     shape: [usize; 4],
-    voxel_um: [f32; 3],
+    voxel_um: Option<[f32; 3]>,
     channel_names: &'a [String],
 }
 
@@ -144,10 +145,13 @@ fn write_image<T: Sample>(
             detail: format!("empty shape {:?}", image.shape),
         });
     }
-    if image.voxel_um.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+    if let Some(voxel_um) = image
+        .voxel_um
+        .filter(|v| v.iter().any(|v| !(v.is_finite() && *v > 0.0)))
+    {
         return Err(ImagingError::BadWrite {
             path: path.to_path_buf(),
-            detail: format!("voxel size {:?} µm must be positive", image.voxel_um),
+            detail: format!("voxel size {voxel_um:?} µm must be positive"),
         });
     }
     write_atomic_with(path, |out| encode(out, image, options))
@@ -210,7 +214,7 @@ impl Entry {
     }
 }
 
-fn imagej_description(shape: [usize; 4], z_um: f32, min: f64, max: f64) -> String {
+fn imagej_description(shape: [usize; 4], z_um: Option<f32>, min: f64, max: f64) -> String {
     let [c, z, _, _] = shape;
     let mut d = format!("ImageJ=1.11a\nimages={}\n", c * z);
     if c > 1 {
@@ -222,9 +226,10 @@ fn imagej_description(shape: [usize; 4], z_um: f32, min: f64, max: f64) -> Strin
     if c > 1 {
         d.push_str("hyperstack=true\nmode=grayscale\n");
     }
-    d.push_str(&format!(
-        "unit=micron\nspacing={z_um}\nloop=false\nmin={min}\nmax={max}\n"
-    ));
+    if let Some(z_um) = z_um {
+        d.push_str(&format!("unit=micron\nspacing={z_um}\n"));
+    }
+    d.push_str(&format!("loop=false\nmin={min}\nmax={max}\n"));
     d
 }
 
@@ -269,7 +274,8 @@ fn encode<T: Sample, W: Write + ?Sized>(
     } else {
         (0.0, 0.0)
     };
-    let mut description = imagej_description(image.shape, image.voxel_um[0], min, max).into_bytes();
+    let mut description =
+        imagej_description(image.shape, image.voxel_um.map(|v| v[0]), min, max).into_bytes();
     description.push(0);
     let named = image.channel_names.iter().any(|n| !n.is_empty());
     let labels: Vec<String> = if named {
@@ -319,9 +325,11 @@ fn encode<T: Sample, W: Write + ?Sized>(
         e.push(Entry::short(277, 1));
         e.push(Entry::long(278, height as u32));
         e.push(Entry::offset(279, page_bytes, big));
-        e.push(Entry::rational(282, 1_000_000, den(image.voxel_um[2])));
-        e.push(Entry::rational(283, 1_000_000, den(image.voxel_um[1])));
-        e.push(Entry::short(296, 1));
+        if let Some(voxel_um) = image.voxel_um {
+            e.push(Entry::rational(282, 1_000_000, den(voxel_um[2])));
+            e.push(Entry::rational(283, 1_000_000, den(voxel_um[1])));
+            e.push(Entry::short(296, 1));
+        }
         e.push(Entry::short(339, T::FORMAT));
         if page == 0 && named {
             e.push(Entry {

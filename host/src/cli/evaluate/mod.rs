@@ -5,7 +5,7 @@ pub mod exclusivity;
 pub mod jaccard;
 pub mod objects;
 
-use super::read_table;
+use super::{read_table, VoxelArg};
 use anyhow::{bail, Result};
 use clap::Subcommand;
 use silico::{evaluate, Registry};
@@ -47,6 +47,8 @@ pub struct ObjectArgs {
     nuclei: Option<String>,
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    #[command(flatten)]
+    voxel: VoxelArg,
 }
 
 impl ObjectArgs {
@@ -74,6 +76,7 @@ impl ObjectArgs {
                 _ => None,
             },
             out: self.out,
+            voxel_size: self.voxel.get()?,
         })
     }
 }

@@ -9,11 +9,15 @@
 
 mod report;
 
-use super::{read_single_channel, table, ImagePaths, PredictionSource};
+use super::{
+    metric_volume, prediction_of, read_one_channel, read_single_channel, table, ImagePaths,
+    PredictionSource,
+};
 use crate::{data::manifest_path, registry::ComponentRef, Plugins};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use silico_imaging::dataset::Manifest;
+use silico_imaging::dataset::VoxelSize;
 use silico_plugin_api::{MetricInputs, Table, Volume};
 use std::{
     collections::{BTreeMap, HashMap},
@@ -42,24 +46,40 @@ pub struct ObjectRequest {
     /// membrane and DNA images.
     pub cell_labels: Option<(ImagePaths, ImagePaths)>,
     pub out: PathBuf,
+    /// What to take for real image files that give no voxel size.
+    pub voxel_size: VoxelSize,
 }
 
 /// The real images of a data folder, by structure and image name.
 struct RealImages {
     data: PathBuf,
+    voxel_size: VoxelSize,
     manifests: HashMap<String, BTreeMap<String, PathBuf>>,
 }
 
+/// A real image as stored, and its file.
+struct RealImage {
+    volume: silico_imaging::Volume,
+    path: PathBuf,
+}
+
+impl RealImage {
+    fn metric(self) -> Result<Volume> {
+        metric_volume(self.volume, &self.path)
+    }
+}
+
 impl RealImages {
-    fn new(data: &Path) -> Self {
+    fn new(data: &Path, voxel_size: VoxelSize) -> Self {
         Self {
             data: data.to_path_buf(),
+            voxel_size,
             manifests: HashMap::new(),
         }
     }
 
     /// The real image of `structure` for `image`, as stored (not normalized).
-    fn load(&mut self, structure: &str, image: &str) -> Result<Volume> {
+    fn load(&mut self, structure: &str, image: &str) -> Result<RealImage> {
         if !self.manifests.contains_key(structure) {
             let csv = manifest_path(&self.data, structure);
             let manifest = Manifest::load(&csv).with_context(|| {
@@ -80,7 +100,12 @@ impl RealImages {
                 manifest_path(&self.data, structure).display()
             )
         })?;
-        read_single_channel(path)
+        let mut volume = read_one_channel(path)?;
+        self.voxel_size.settle(&mut volume, path);
+        Ok(RealImage {
+            volume,
+            path: path.clone(),
+        })
     }
 }
 
@@ -148,8 +173,17 @@ fn structure_images(
     Ok(out)
 }
 
-fn prediction(source: &PredictionSource, structure: &str, image: &str) -> Result<Volume> {
-    read_single_channel(&source.folder.join(structure).join(format!("{image}.tif")))
+/// The target and the prediction of `structure` in `image`, as metric inputs.
+fn real_and_predicted(
+    real: &mut RealImages,
+    source: &PredictionSource,
+    structure: &str,
+    image: &str,
+) -> Result<(Volume, Volume)> {
+    let target = real.load(structure, image)?;
+    let path = source.folder.join(structure).join(format!("{image}.tif"));
+    let predicted = prediction_of(&path, &target.volume, &target.path)?;
+    Ok((target.metric()?, predicted))
 }
 
 fn metric_config(request: &ObjectRequest, structure: &str) -> toml::Table {
@@ -198,7 +232,7 @@ pub struct JaccardReport {
 pub fn jaccard_report(plugins: &Plugins, request: &ObjectRequest) -> Result<JaccardReport> {
     fs::create_dir_all(&request.out)
         .with_context(|| format!("cannot create {}", request.out.display()))?;
-    let mut real = RealImages::new(&request.data);
+    let mut real = RealImages::new(&request.data, request.voxel_size);
     let mut rows = Vec::new();
     let mut summaries = Vec::new();
     for source in &request.predictions {
@@ -208,9 +242,11 @@ pub fn jaccard_report(plugins: &Plugins, request: &ObjectRequest) -> Result<Jacc
                 config: metric_config(request, &structure),
             })?;
             for image in images {
+                let (target, predicted) =
+                    real_and_predicted(&mut real, source, &structure, &image)?;
                 let inputs = MetricInputs::default()
-                    .with("target", real.load(&structure, &image)?)
-                    .with("prediction", prediction(source, &structure, &image)?);
+                    .with("target", target)
+                    .with("prediction", predicted);
                 let values: HashMap<String, f64> = metric
                     .update(&inputs)
                     .with_context(|| format!("{} {structure} {image}", source.label))?
@@ -352,7 +388,7 @@ impl ObjectSummary {
 pub fn objects_report(plugins: &Plugins, request: &ObjectRequest) -> Result<Vec<ObjectSummary>> {
     fs::create_dir_all(&request.out)
         .with_context(|| format!("cannot create {}", request.out.display()))?;
-    let mut real = RealImages::new(&request.data);
+    let mut real = RealImages::new(&request.data, request.voxel_size);
     let mut summaries = Vec::new();
     for source in &request.predictions {
         for (structure, images) in
@@ -363,16 +399,20 @@ pub fn objects_report(plugins: &Plugins, request: &ObjectRequest) -> Result<Vec<
                 config: metric_config(request, &structure),
             })?;
             for image in &images {
+                let (target, predicted) = real_and_predicted(&mut real, source, &structure, image)?;
                 let inputs = MetricInputs::default()
-                    .with("target", real.load(&structure, image)?)
-                    .with("prediction", prediction(source, &structure, image)?);
+                    .with("target", target)
+                    .with("prediction", predicted);
                 let inputs = match &request.cell_labels {
                     Some((cells, nuclei)) => inputs
                         .with("cells", read_single_channel(&cells.path(image))?)
                         .with("nuclei", read_single_channel(&nuclei.path(image))?),
                     None => inputs
-                        .with("cell_membrane", real.load("cell_membrane", image)?)
-                        .with("dna", real.load("dna", image)?),
+                        .with(
+                            "cell_membrane",
+                            real.load("cell_membrane", image)?.metric()?,
+                        )
+                        .with("dna", real.load("dna", image)?.metric()?),
                 };
                 metric
                     .update(&inputs)

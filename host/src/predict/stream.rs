@@ -1,0 +1,207 @@
+//! Predicting an OME-Zarr image larger than memory: tile by tile from the store to a store.
+//!
+//! The in-memory path blends overlapping tiles with triangular weights over the whole image;
+//! streaming keeps one batch of tiles instead, so each tile contributes the part of it nearest
+//! its centre: neighbouring tiles meet in the middle of their overlap, where both saw at least
+//! half the overlap of context (the overlap-crop stitching of tiled inference). The z-score
+//! comes from one chunk-wise pass over the image first, as the whole image's would.
+
+use super::{tiling, ChosenTiles, Predictor};
+use anyhow::{Context, Result};
+use silico_imaging::zarr::{OmeZarrImage, OmeZarrWriteOptions, OmeZarrWriter};
+use std::path::Path;
+use tch::{Device, Tensor};
+
+/// Slices read at once for the z-score pass.
+const STATISTICS_SLAB: usize = 8;
+
+/// The z-score (mean, 1 / sd) of channel `c`, read slab by slab; a constant image gets scale 0,
+/// as `silico_imaging::dataset::z_score` does.
+fn z_score_of(image: &OmeZarrImage, c: usize) -> Result<(f64, f64)> {
+    let [_, z, y, x] = image.shape();
+    let (mut sum, mut count) = (0f64, 0usize);
+    let mut slabs = Vec::new();
+    for z0 in (0..z).step_by(STATISTICS_SLAB) {
+        let depth = STATISTICS_SLAB.min(z - z0);
+        slabs.push((z0, depth));
+        let data = image.read_region(c, [z0, 0, 0], [depth, y, x])?;
+        sum += data.iter().map(|&v| v as f64).sum::<f64>();
+        count += data.len();
+    }
+    let mean = sum / count.max(1) as f64;
+    // A second pass for the variance, as z_score computes it (no cancellation).
+    let mut squares = 0f64;
+    for (z0, depth) in slabs {
+        let data = image.read_region(c, [z0, 0, 0], [depth, y, x])?;
+        squares += data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>();
+    }
+    let std = (squares / count.max(1) as f64).sqrt();
+    Ok((mean, if std > 0.0 { 1.0 / std } else { 0.0 }))
+}
+
+/// The part of each tile along one axis that it writes: tiles at `starts` of side `tile` over
+/// an axis of `size` voxels meet in the middle of their overlaps. (start of core, end of core).
+fn cores(starts: &[i64], tile: i64, size: i64) -> Vec<(i64, i64)> {
+    let mut out = Vec::with_capacity(starts.len());
+    for (i, &start) in starts.iter().enumerate() {
+        let lo = if i == 0 {
+            0
+        } else {
+            (starts[i - 1] + tile + start) / 2
+        };
+        let hi = match starts.get(i + 1) {
+            Some(&next) => (start + tile + next) / 2,
+            None => start + tile,
+        };
+        out.push((lo.min(size), hi.min(size)));
+    }
+    out
+}
+
+/// Predicts channel `c` of `image` into a new OME-Zarr image at `out` (one channel named
+/// `channel_name`, voxel size `voxel_um`), tile by tile as `tiles` says.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn predict_streamed(
+    predictor: &Predictor,
+    image: &OmeZarrImage,
+    c: usize,
+    tiles: &ChosenTiles,
+    flips: bool,
+    out: &Path,
+    voxel_um: [f32; 3],
+    channel_name: &str,
+) -> Result<()> {
+    let [_, z, y, x] = image.shape();
+    let size = [z as i64, y as i64, x as i64];
+    let padded: [i64; 3] = std::array::from_fn(|a| tiling::round_up(size[a], tiling::MULTIPLE));
+    let plan = &tiles.plan;
+    let (mean, scale) = z_score_of(image, c)?;
+    let starts: [Vec<i64>; 3] =
+        std::array::from_fn(|a| tiling::tile_starts(padded[a], plan.tile[a], plan.overlap[a]));
+    let cores: [Vec<(i64, i64)>; 3] =
+        std::array::from_fn(|a| cores(&starts[a], plan.tile[a], size[a]));
+    let mut writer = OmeZarrWriter::create(
+        out,
+        [1, z, y, x],
+        voxel_um,
+        &[channel_name.to_string()],
+        &OmeZarrWriteOptions {
+            version: image.version(),
+            ..OmeZarrWriteOptions::default()
+        },
+    )?;
+    let mut origins = Vec::new();
+    for (iz, &sz) in starts[0].iter().enumerate() {
+        for (iy, &sy) in starts[1].iter().enumerate() {
+            for (ix, &sx) in starts[2].iter().enumerate() {
+                let core = [cores[0][iz], cores[1][iy], cores[2][ix]];
+                if core.iter().all(|(lo, hi)| lo < hi) {
+                    origins.push(([sz, sy, sx], core));
+                }
+            }
+        }
+    }
+    let tile = plan.tile;
+    let _no_grad = tch::no_grad_guard();
+    let views: &[&[i64]] = if flips {
+        &[&[], &[2], &[1], &[1, 2]]
+    } else {
+        &[&[]]
+    };
+    for batch in origins.chunks(plan.per_forward) {
+        let mut inputs = Vec::with_capacity(batch.len());
+        for (origin, _) in batch {
+            inputs.push(read_tile(image, c, *origin, tile, size, mean, scale)?);
+        }
+        let input = Tensor::stack(&inputs, 0).unsqueeze(1);
+        let mut sum: Option<Tensor> = None;
+        for dims in views {
+            let flip = |t: &Tensor| {
+                if dims.is_empty() {
+                    t.shallow_clone()
+                } else {
+                    // Tiles are (N, 1, Z, Y, X): flip the image's y and x.
+                    t.flip(dims.iter().map(|d| d + 2).collect::<Vec<_>>())
+                }
+            };
+            let output = predictor
+                .forward(&flip(&input).to_device(predictor.numerics.device))?
+                .to_device(Device::Cpu);
+            let output = flip(&output);
+            sum = Some(match sum {
+                Some(s) => s + output,
+                None => output,
+            });
+        }
+        let output = sum.expect("at least one view") / views.len() as f64;
+        for (i, (origin, core)) in batch.iter().enumerate() {
+            let lengths: [i64; 3] = std::array::from_fn(|a| core[a].1 - core[a].0);
+            let part = output
+                .get(i as i64)
+                .reshape(tile)
+                .narrow(0, core[0].0 - origin[0], lengths[0])
+                .narrow(1, core[1].0 - origin[1], lengths[1])
+                .narrow(2, core[2].0 - origin[2], lengths[2])
+                .contiguous();
+            let data = Vec::<f32>::try_from(part.flatten(0, -1))?;
+            writer.write_region(
+                0,
+                core.map(|(lo, _)| lo as usize),
+                lengths.map(|n| n as usize),
+                &data,
+            )?;
+        }
+    }
+    writer
+        .finish()
+        .with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
+}
+
+/// One z-scored tile at `origin` (padded coordinates): the part inside the image read from the
+/// store, the rest 0 (the z-scored mean, as the in-memory path pads).
+fn read_tile(
+    image: &OmeZarrImage,
+    c: usize,
+    origin: [i64; 3],
+    tile: [i64; 3],
+    size: [i64; 3],
+    mean: f64,
+    scale: f64,
+) -> Result<Tensor> {
+    let inside: [i64; 3] = std::array::from_fn(|a| (size[a] - origin[a]).clamp(0, tile[a]));
+    let block = Tensor::zeros(tile, (tch::Kind::Float, Device::Cpu));
+    if inside.iter().all(|&n| n > 0) {
+        let mut data =
+            image.read_region(c, origin.map(|o| o as usize), inside.map(|n| n as usize))?;
+        for v in &mut data {
+            *v = ((*v as f64 - mean) * scale) as f32;
+        }
+        block
+            .narrow(0, 0, inside[0])
+            .narrow(1, 0, inside[1])
+            .narrow(2, 0, inside[2])
+            .f_copy_(&Tensor::from_slice(&data).view(inside))?;
+    }
+    Ok(block)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cores;
+
+    #[test]
+    fn cores_partition_the_axis_at_the_middle_of_each_overlap() {
+        // Tiles of 32 every 16 over 64 voxels: [0,32) [16,48) [32,64).
+        assert_eq!(
+            cores(&[0, 16, 32], 32, 64),
+            vec![(0, 24), (24, 40), (40, 64)]
+        );
+        // The padded axis is longer than the image: the last core stops at the image's end.
+        assert_eq!(
+            cores(&[0, 24, 48], 32, 70),
+            vec![(0, 28), (28, 52), (52, 70)]
+        );
+        assert_eq!(cores(&[0], 32, 20), vec![(0, 20)]);
+    }
+}
