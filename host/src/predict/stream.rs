@@ -4,7 +4,8 @@
 //! streaming keeps one batch of tiles instead, so each tile contributes the part of it nearest
 //! its centre: neighbouring tiles meet in the middle of their overlap, where both saw at least
 //! half the overlap of context (the overlap-crop stitching of tiled inference). The z-score
-//! comes from one chunk-wise pass over the image first, as the whole image's would.
+//! comes from a slab-wise pass over the image first, as the whole image's would. In memory at
+//! once: one slab of tile depth over the whole y, x extent, and one batch of tiles.
 
 use super::{tiling, ChosenTiles, Predictor};
 use anyhow::{Context, Result};
@@ -90,8 +91,18 @@ pub(super) fn predict_streamed(
             ..OmeZarrWriteOptions::default()
         },
     )?;
-    let mut origins = Vec::new();
+    let tile = plan.tile;
+    let _no_grad = tch::no_grad_guard();
+    let views: &[&[i64]] = if flips {
+        &[&[], &[2], &[1], &[1, 2]]
+    } else {
+        &[&[]]
+    };
+    // One slab of tile depth is read at a time (each chunk is decoded about once per slab
+    // that overlaps it, not once per tile), and its tiles are cut from it.
     for (iz, &sz) in starts[0].iter().enumerate() {
+        let slab = read_slab(image, c, sz, tile[0], size, padded, mean, scale)?;
+        let mut origins = Vec::new();
         for (iy, &sy) in starts[1].iter().enumerate() {
             for (ix, &sx) in starts[2].iter().enumerate() {
                 let core = [cores[0][iz], cores[1][iy], cores[2][ix]];
@@ -100,56 +111,49 @@ pub(super) fn predict_streamed(
                 }
             }
         }
-    }
-    let tile = plan.tile;
-    let _no_grad = tch::no_grad_guard();
-    let views: &[&[i64]] = if flips {
-        &[&[], &[2], &[1], &[1, 2]]
-    } else {
-        &[&[]]
-    };
-    for batch in origins.chunks(plan.per_forward) {
-        let mut inputs = Vec::with_capacity(batch.len());
-        for (origin, _) in batch {
-            inputs.push(read_tile(image, c, *origin, tile, size, mean, scale)?);
-        }
-        let input = Tensor::stack(&inputs, 0).unsqueeze(1);
-        let mut sum: Option<Tensor> = None;
-        for dims in views {
-            let flip = |t: &Tensor| {
-                if dims.is_empty() {
-                    t.shallow_clone()
-                } else {
-                    // Tiles are (N, 1, Z, Y, X): flip the image's y and x.
-                    t.flip(dims.iter().map(|d| d + 2).collect::<Vec<_>>())
-                }
-            };
-            let output = predictor
-                .forward(&flip(&input).to_device(predictor.numerics.device))?
-                .to_device(Device::Cpu);
-            let output = flip(&output);
-            sum = Some(match sum {
-                Some(s) => s + output,
-                None => output,
-            });
-        }
-        let output = sum.expect("at least one view") / views.len() as f64;
-        for (i, (origin, core)) in batch.iter().enumerate() {
-            let lengths: [i64; 3] = std::array::from_fn(|a| core[a].1 - core[a].0);
-            let part = output
-                .get(i as i64)
-                .reshape(tile)
-                .narrow(0, core[0].0 - origin[0], lengths[0])
-                .narrow(1, core[1].0 - origin[1], lengths[1])
-                .narrow(2, core[2].0 - origin[2], lengths[2])
-                .contiguous();
-            let data = Vec::<f32>::try_from(part.flatten(0, -1))?;
-            writer.write_region(
-                0,
-                core.map(|(lo, _)| lo as usize),
-                lengths.map(|n| n as usize),
-                &data,
-            )?;
+        for batch in origins.chunks(plan.per_forward) {
+            let inputs: Vec<Tensor> = batch
+                .iter()
+                .map(|([_, y, x], _)| slab.narrow(1, *y, tile[1]).narrow(2, *x, tile[2]))
+                .collect();
+            let input = Tensor::stack(&inputs, 0).unsqueeze(1);
+            let mut sum: Option<Tensor> = None;
+            for dims in views {
+                let flip = |t: &Tensor| {
+                    if dims.is_empty() {
+                        t.shallow_clone()
+                    } else {
+                        // Tiles are (N, 1, Z, Y, X): flip the image's y and x.
+                        t.flip(dims.iter().map(|d| d + 2).collect::<Vec<_>>())
+                    }
+                };
+                let output = predictor
+                    .forward(&flip(&input).to_device(predictor.numerics.device))?
+                    .to_device(Device::Cpu);
+                let output = flip(&output);
+                sum = Some(match sum {
+                    Some(s) => s + output,
+                    None => output,
+                });
+            }
+            let output = sum.expect("at least one view") / views.len() as f64;
+            for (i, (origin, core)) in batch.iter().enumerate() {
+                let lengths: [i64; 3] = std::array::from_fn(|a| core[a].1 - core[a].0);
+                let part = output
+                    .get(i as i64)
+                    .reshape(tile)
+                    .narrow(0, core[0].0 - origin[0], lengths[0])
+                    .narrow(1, core[1].0 - origin[1], lengths[1])
+                    .narrow(2, core[2].0 - origin[2], lengths[2])
+                    .contiguous();
+                let data = Vec::<f32>::try_from(part.flatten(0, -1))?;
+                writer.write_region(
+                    0,
+                    core.map(|(lo, _)| lo as usize),
+                    lengths.map(|n| n as usize),
+                    &data,
+                )?;
+            }
         }
     }
     writer
@@ -158,32 +162,40 @@ pub(super) fn predict_streamed(
     Ok(())
 }
 
-/// One z-scored tile at `origin` (padded coordinates): the part inside the image read from the
-/// store, the rest 0 (the z-scored mean, as the in-memory path pads).
-fn read_tile(
+/// The z-scored slab of `depth` slices from `z0` (padded coordinates) over the whole padded
+/// y, x extent: the part inside the image read from the store, the rest 0 (the z-scored mean,
+/// as the in-memory path pads).
+#[allow(clippy::too_many_arguments)]
+fn read_slab(
     image: &OmeZarrImage,
     c: usize,
-    origin: [i64; 3],
-    tile: [i64; 3],
+    z0: i64,
+    depth: i64,
     size: [i64; 3],
+    padded: [i64; 3],
     mean: f64,
     scale: f64,
 ) -> Result<Tensor> {
-    let inside: [i64; 3] = std::array::from_fn(|a| (size[a] - origin[a]).clamp(0, tile[a]));
-    let block = Tensor::zeros(tile, (tch::Kind::Float, Device::Cpu));
-    if inside.iter().all(|&n| n > 0) {
-        let mut data =
-            image.read_region(c, origin.map(|o| o as usize), inside.map(|n| n as usize))?;
+    let slab = Tensor::zeros(
+        [depth, padded[1], padded[2]],
+        (tch::Kind::Float, Device::Cpu),
+    );
+    let inside = (size[0] - z0).clamp(0, depth);
+    if inside > 0 {
+        let mut data = image.read_region(
+            c,
+            [z0 as usize, 0, 0],
+            [inside as usize, size[1] as usize, size[2] as usize],
+        )?;
         for v in &mut data {
             *v = ((*v as f64 - mean) * scale) as f32;
         }
-        block
-            .narrow(0, 0, inside[0])
-            .narrow(1, 0, inside[1])
-            .narrow(2, 0, inside[2])
-            .f_copy_(&Tensor::from_slice(&data).view(inside))?;
+        slab.narrow(0, 0, inside)
+            .narrow(1, 0, size[1])
+            .narrow(2, 0, size[2])
+            .f_copy_(&Tensor::from_slice(&data).view([inside, size[1], size[2]]))?;
     }
-    Ok(block)
+    Ok(slab)
 }
 
 #[cfg(test)]
