@@ -23,9 +23,7 @@ fn dataset() -> &'static Path {
 }
 
 fn python() -> String {
-    std::env::var("SILICO_PYTHON").unwrap_or_else(|_| {
-        panic!("SILICO_PYTHON is not set: source scripts/env.sh (it installs torch and bioimageio.core)")
-    })
+    common::python_of("SILICO_PYTHON")
 }
 
 /// `silico ARGS --threads 1 --registry REGISTRY`.

@@ -27,9 +27,7 @@ fn python_dir() -> PathBuf {
 }
 
 fn python() -> String {
-    std::env::var("SILICO_PYTHON").expect(
-        "SILICO_PYTHON is not set: source scripts/env.sh (it installs torch and safetensors)",
-    )
+    common::python_of("SILICO_PYTHON")
 }
 
 /// Runs `code` with the twins importable; returns its standard output.

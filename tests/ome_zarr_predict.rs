@@ -5,7 +5,7 @@
 mod common;
 
 use common::{ok, predict_args, run_silico, scratch_registry, synth_small, train_args};
-use std::{path::Path, process::Command};
+use std::path::Path;
 
 const REGISTRY: &str = r#"
 [plugins]
@@ -20,20 +20,7 @@ train = { iterations = 10, batch = 2, patch = [16, 32, 32], lr = 2e-3, betas = [
 
 /// Runs `script` with `$SILICO_ZARR3_PYTHON` (zarr 3, ome-zarr, tifffile); its standard output.
 fn python(script: &str, args: &[&Path]) -> String {
-    let py = std::env::var("SILICO_ZARR3_PYTHON")
-        .expect("SILICO_ZARR3_PYTHON: source scripts/env.sh, which installs zarr 3 and ome-zarr");
-    let output = Command::new(&py)
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    common::run_python("SILICO_ZARR3_PYTHON", script, args)
 }
 
 #[test]

@@ -9,7 +9,6 @@ use common::{ok, run_silico, scratch_registry, synth_small, train_args, ScratchR
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    process::Command,
 };
 
 const REGISTRY: &str = r#"
@@ -40,19 +39,7 @@ print(json.dumps({tag: [[s.step, s.value] for s in events.Scalars(tag)] for tag 
 
 /// Every scalar series of the event files in `dir`, by tag: (step, value).
 fn scalars(dir: &Path) -> BTreeMap<String, Vec<(u64, f64)>> {
-    let python = std::env::var("SILICO_PYTHON")
-        .expect("SILICO_PYTHON is not set: source scripts/env.sh (it installs tensorboard)");
-    let output = Command::new(python)
-        .args(["-c", READ_EVENTS])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    serde_json::from_str(&common::run_python("SILICO_PYTHON", READ_EVENTS, &[dir])).unwrap()
 }
 
 /// `losses.csv` by column: (iteration, value).

@@ -28,8 +28,7 @@ train = { iterations = 30, batch = 2, patch = [8, 32, 32], lr = 3e-3, checkpoint
 "#;
 
 fn python() -> String {
-    std::env::var("SILICO_PYTHON")
-        .expect("SILICO_PYTHON names the Python with torch: source scripts/env.sh")
+    common::python_of("SILICO_PYTHON")
 }
 
 /// Runs a Python `code` with `args`; it must succeed.

@@ -46,21 +46,9 @@ fn synth(dir: &Path) -> PathBuf {
     data
 }
 
-/// Runs `script` with `$SILICO_PYTHON` (numpy, tifffile); returns its standard output.
+/// Runs `script` with `$SILICO_PYTHON` (numpy, tifffile, torch); its standard output.
 fn python(script: &str, args: &[&Path]) -> String {
-    let py = std::env::var("SILICO_PYTHON").unwrap_or_else(|_| "python3".into());
-    let output = Command::new(&py)
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {py} ({e}); source scripts/env.sh"));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    common::run_python("SILICO_PYTHON", script, args)
 }
 
 fn stderr(output: &std::process::Output) -> String {

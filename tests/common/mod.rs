@@ -191,3 +191,28 @@ pub fn synth_small(out: &Path, fields: usize, seed: u64, extra: &[&str]) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The Python that `scripts/env.sh` names in `var`: `SILICO_PYTHON` (torch and the reference
+/// libraries), `SILICO_ZARR2_PYTHON` or `SILICO_ZARR3_PYTHON` (zarr 2 / zarr 3 and OME-Zarr).
+pub fn python_of(var: &str) -> String {
+    std::env::var(var)
+        .unwrap_or_else(|_| panic!("{var} is not set: source scripts/env.sh, which installs it"))
+}
+
+/// Runs the inline `script` with the Python of `var` and `args`; returns its standard output,
+/// and panics with its standard error if it fails.
+pub fn run_python(var: &str, script: &str, args: &[&Path]) -> String {
+    let output = Command::new(python_of(var))
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
