@@ -183,6 +183,58 @@ fn supplied_cell_labels_replace_the_segmented_cells() {
     }
 }
 
+/// Five cells per field with uint32 ids 2^24+1 ..= 2^24+5, each holding a nucleus, written
+/// by tifffile beside the data as `big-ids/{field}/{cells,nuclei}.tif`.
+fn five_cells_with_ids_above_two_to_the_24(data: &Path) -> PathBuf {
+    let out = data.parent().unwrap().join("big-ids");
+    common::run_python(
+        "SILICO_PYTHON",
+        r#"
+import sys, pathlib, numpy, tifffile
+data, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+for field in ["field_000", "field_001"]:
+    z, y, x = tifffile.imread(data / "fields" / field / "nucleoli.tif").shape[-3:]
+    cells = numpy.zeros((z, y, x), "uint32")
+    nuclei = numpy.zeros((z, y, x), "uint32")
+    width = (x - 4) // 5
+    for i in range(5):
+        x0 = 2 + i * width
+        cells[:, 2 : y - 2, x0 : x0 + width - 1] = 2**24 + 1 + i
+        nuclei[:, y // 3 : 2 * y // 3, x0 + 2 : x0 + width - 3] = 2**24 + 1 + i
+    (out / field).mkdir(parents=True, exist_ok=True)
+    for name, labels in [("cells", cells), ("nuclei", nuclei)]:
+        tifffile.imwrite(out / field / f"{name}.tif", labels, photometric="minisblack")
+"#,
+        &[data, &out],
+    );
+    out
+}
+
+#[test]
+fn uint32_cell_ids_above_two_to_the_24_stay_distinct_cells() {
+    let (_, data, _, _) = setup();
+    let labels = five_cells_with_ids_above_two_to_the_24(data);
+    let cells = format!("{}/{{image}}/cells.tif", labels.display());
+    let nuclei = format!("{}/{{image}}/nuclei.tif", labels.display());
+    let out = evaluate(
+        "objects",
+        "objects-big-ids",
+        &[
+            "--structure",
+            "nucleoli",
+            "--cells",
+            &cells,
+            "--nuclei",
+            &nuclei,
+        ],
+    );
+    // Through f32 the five ids were three (2^24+3 and 2^24+5 round to 2^24+4).
+    for row in &csv_rows(&out.join("summary.csv")) {
+        assert_eq!(row["images"], "2", "{row:?}");
+        assert_eq!(row["cells"].parse::<f64>().unwrap(), 10.0, "{row:?}");
+    }
+}
+
 #[test]
 fn a_prediction_of_an_unknown_image_is_named() {
     let (registry, data, perfect, _) = setup();

@@ -90,7 +90,7 @@ if out.shape != expected.shape or difference > 1e-4:
 
 fn export_and_check(model: &str, expected_callable: &str) {
     let root = tempfile::tempdir().unwrap();
-    let registry = silico::default_registry_path();
+    let registry = silico::default_registry_path().unwrap();
     let run = train(&registry, model, root.path());
     let package = root.path().join("packages/model.zip");
     let stdout = ok(&silico(
@@ -186,7 +186,7 @@ fn a_bad_run_path_is_refused_in_one_line() {
     let missing = root.path().join("no-such-run");
     let out = root.path().join("model.zip");
     let line = error_line(&silico(
-        &silico::default_registry_path(),
+        &silico::default_registry_path().unwrap(),
         &[
             "export",
             "--format",

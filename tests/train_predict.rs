@@ -174,7 +174,7 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("the last good checkpoint is kept in"),
+        stderr.contains("the checkpoint of iteration 1 is kept in"),
         "{stderr}"
     );
     assert!(stderr.contains("loss `mse` is "), "{stderr}");

@@ -133,6 +133,9 @@ pub fn read_meta(dir: &Path) -> Result<(PathBuf, CheckpointMeta)> {
         .with_context(|| format!("cannot read {}", path.display()))?;
     let file: MetaFile = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a silico checkpoint", path.display()))?;
+    // Prediction makes a folder of the structure: a hostile file must not choose where.
+    crate::names::check_name("structure", &file.meta.structure)
+        .with_context(|| format!("{}: key `structure`", path.display()))?;
     Ok((found, file.meta))
 }
 

@@ -3,7 +3,10 @@
 
 use anyhow::{bail, Context, Result};
 use silico_imaging::{
-    dataset::{crop, same_voxel_size, LoadOptions, Manifest, PatchSampler, SplitSpec, VoxelSize},
+    dataset::{
+        crop, refuse_non_finite, same_voxel_size, LoadOptions, Manifest, PatchSampler, SplitSpec,
+        VoxelSize,
+    },
     tiff, Volume,
 };
 use std::path::{Path, PathBuf};
@@ -58,15 +61,15 @@ pub struct TrainingData {
 impl TrainingData {
     /// The training rows of `structure`'s manifest under `data`. With `others` (folders of
     /// `silico predict` output, one per other structure), each patch also carries the same crop
-    /// of those structures' predictions of its image, for the exclusivity loss. `voxel_size`:
-    /// what to take for files that give none.
+    /// of those structures' predictions of its image, for the exclusivity loss. `options`: how
+    /// each image is loaded (see [`load_options`]).
     pub fn open(
         data: &Path,
         structure: &str,
         patch: [i64; 3],
         seed: u64,
         others: &[PathBuf],
-        voxel_size: VoxelSize,
+        options: LoadOptions,
     ) -> Result<Self> {
         let csv = manifest_path(data, structure);
         let manifest = Manifest::load(&csv).with_context(|| {
@@ -74,7 +77,7 @@ impl TrainingData {
         })?;
         manifest.check_files()?;
         let rows = manifest.split(split_spec(&manifest), seed)?;
-        let pairs = manifest.load_rows(&rows.train, load_options(voxel_size))?;
+        let pairs = manifest.load_rows(&rows.train, options)?;
         let voxel_um = training_voxel_size(&manifest, &pairs)?;
         let others = if others.is_empty() {
             None
@@ -187,6 +190,11 @@ fn others_maximum(folders: &[PathBuf], image: &str, shape: [usize; 3]) -> Result
             );
         }
         let volume = tiff::read_volume(&path)?;
+        refuse_non_finite(
+            &volume,
+            &path,
+            "predict this structure again with a model that trained to finite losses",
+        )?;
         if volume.shape != [1, shape[0], shape[1], shape[2]] {
             bail!(
                 "{}: shape {:?} (C, Z, Y, X), but its bright-field image is (Z, Y, X) {shape:?}",

@@ -19,6 +19,27 @@ pub struct Model {
     pub train: TrainSettings,
 }
 
+/// A loss term that came out NaN or infinite, which no step can follow (an error of its own,
+/// so that training can say where it stopped and why).
+#[derive(Debug)]
+pub struct NonFiniteLoss {
+    pub term: String,
+    pub value: f64,
+    pub iteration: u64,
+}
+
+impl std::fmt::Display for NonFiniteLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "loss `{}` is {} at iteration {}",
+            self.term, self.value, self.iteration
+        )
+    }
+}
+
+impl std::error::Error for NonFiniteLoss {}
+
 /// One evaluation of an objective: the weighted sum to back-propagate, and each term's value.
 pub struct Objective {
     pub total: Tensor,
@@ -84,7 +105,7 @@ impl Model {
         })
     }
 
-    /// The generator's objective: Σ weight · term. A non-finite term is an error naming it.
+    /// The generator's objective: Σ weight · term. A non-finite term is a [`NonFiniteLoss`].
     pub fn generator_objective(&self, inputs: &LossInputs) -> Result<Objective> {
         self.objective(inputs, |loss, inputs| loss.generator_term(inputs).map(Some))
     }
@@ -115,11 +136,12 @@ impl Model {
             }
             let value = term.to_kind(Kind::Double).f_double_value(&[])?;
             if !value.is_finite() {
-                bail!(
-                    "loss `{}` is {value} at iteration {}",
-                    loss.name(),
-                    inputs.iteration()
-                );
+                return Err(NonFiniteLoss {
+                    term: loss.name().to_string(),
+                    value,
+                    iteration: inputs.iteration(),
+                }
+                .into());
             }
             terms.push((loss.name().to_string(), value));
             let weighted = term.reshape([] as [i64; 0]) * *weight;

@@ -3,6 +3,7 @@
 //! ```toml
 //! [plugins]                 # library name -> file; relative paths are from this file
 //! losses = "target/release/libsilico_losses.so"
+//! unet3d = { path = "target/release/libsilico_unet3d.so", sha256 = "…" }  # pinned
 //!
 //! [models.unet]
 //! generator = { component = "unet3d", depth = 4, mult_chan = 32 }
@@ -18,6 +19,8 @@
 //! of a model's table) or in a `[metrics.<component>]` table, is a file, and a relative one is
 //! made absolute from the registry file's folder before the plugin sees it. So a registry works
 //! from any working directory, and a checkpoint records the file its model was built from.
+//! "The registry file's folder" is its real one: a symlinked registry's paths are from its
+//! target's folder.
 
 use crate::precision::{MemoryFormat, Precision};
 use anyhow::{bail, Context, Result};
@@ -31,8 +34,8 @@ use std::{
 pub struct Registry {
     /// The registry file, as given.
     pub path: PathBuf,
-    /// Library name → absolute path of its shared library, in name order.
-    pub plugins: BTreeMap<String, PathBuf>,
+    /// Library name → its shared library (absolute path, and pin), in name order.
+    pub plugins: BTreeMap<String, PluginFile>,
     pub models: BTreeMap<String, ModelSpec>,
     /// Each model's table as written, so that a checkpoint can carry its model's definition.
     pub model_tables: BTreeMap<String, toml::Table>,
@@ -41,6 +44,60 @@ pub struct Registry {
     pub segmentation: toml::Table,
     /// Metric component name → its configuration, for the evaluators that build it.
     pub metrics: BTreeMap<String, toml::Table>,
+}
+
+/// One `[plugins]` entry: `name = "file.so"`, or `name = { path = "file.so", sha256 = "…" }`,
+/// which pins the file's contents (`silico plugins --pin` writes the hashes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginFile {
+    /// The shared library; absolute once the registry is read.
+    pub path: PathBuf,
+    /// The SHA-256 the file must have, in lowercase hex: a library that differs is never opened.
+    pub sha256: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for PluginFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut table = match toml::Value::deserialize(deserializer)? {
+            toml::Value::String(path) => {
+                return Ok(Self {
+                    path: path.into(),
+                    sha256: None,
+                })
+            }
+            toml::Value::Table(table) => table,
+            other => {
+                return Err(D::Error::custom(format!(
+                    "a library is a file name or {{ path = \"…\", sha256 = \"…\" }}, got {}",
+                    other.type_str()
+                )))
+            }
+        };
+        let path =
+            take_string(&mut table, "path", "the library's file").map_err(D::Error::custom)?;
+        let sha256 = match table.remove("sha256") {
+            None => None,
+            Some(toml::Value::String(hash))
+                if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                Some(hash.to_ascii_lowercase())
+            }
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "`sha256` must be 64 hexadecimal digits (as `silico plugins --pin` writes them), got {other}"
+                )))
+            }
+        };
+        if let Some(key) = table.keys().next() {
+            return Err(D::Error::custom(format!(
+                "unknown key `{key}`, expected `path` or `sha256`"
+            )));
+        }
+        Ok(Self {
+            path: path.into(),
+            sha256,
+        })
+    }
 }
 
 /// A reference to a plugin component and its configuration table.
@@ -108,8 +165,14 @@ impl Default for TrainSettings {
     }
 }
 
+/// Bytes of one voxel of a training patch as the batch holds it (f32).
+const BYTES_PER_VOXEL: u128 = 4;
+
 impl TrainSettings {
     fn validate(&self) -> Result<(), String> {
+        if self.iterations == 0 {
+            return Err("`iterations` must be at least 1".into());
+        }
         if self.checkpoint_every == 0 {
             return Err("`checkpoint_every` must be at least 1".into());
         }
@@ -124,6 +187,39 @@ impl TrainSettings {
         }
         if self.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
             return Err(format!("`betas` must lie in [0, 1), got {:?}", self.betas));
+        }
+        Ok(())
+    }
+
+    /// Bytes of one batch of `channels` input and target channels in all (a lower bound of what
+    /// a training step holds: the network's activations come on top).
+    pub fn batch_bytes(&self, channels: u64) -> u128 {
+        let voxels: u128 = self.patch.iter().map(|&n| n.max(0) as u128).product();
+        (self.batch as u128)
+            .saturating_mul(voxels)
+            .saturating_mul(channels as u128)
+            .saturating_mul(BYTES_PER_VOXEL)
+    }
+
+    /// Refuses a `batch` × `patch` whose batch of `channels` input and target channels alone
+    /// exceeds `budget` bytes (`budget_source` says where that number came from), before
+    /// anything is allocated.
+    pub fn check_memory(
+        &self,
+        channels: u64,
+        budget: u64,
+        budget_source: &str,
+    ) -> Result<(), String> {
+        let needed = self.batch_bytes(channels);
+        if needed > budget as u128 {
+            let gib = |bytes: u128| bytes as f64 / (1u64 << 30) as f64;
+            return Err(format!(
+                "`batch` {} × `patch` {:?} needs {:.1} GiB for its input and target patches alone, more than the memory budget of {:.1} GiB ({budget_source}); lower `batch` or `patch`",
+                self.batch,
+                self.patch,
+                gib(needed),
+                gib(budget as u128)
+            ));
         }
         Ok(())
     }
@@ -248,9 +344,11 @@ impl<'de> Deserialize<'de> for LossTermSpec {
                 )))
             }
         };
-        if !weight.is_finite() {
+        // No component declares negative weights allowed (the plugin API has no such flag),
+        // and a negative weight trains the network to maximise that error.
+        if !(weight.is_finite() && weight >= 0.0) {
             return Err(D::Error::custom(format!(
-                "`weight` must be finite, got {weight}"
+                "`weight` must be finite and at least 0, got {weight}"
             )));
         }
         let component = take_string(&mut config, "component", "the name of a loss component")
@@ -265,7 +363,7 @@ impl<'de> Deserialize<'de> for LossTermSpec {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RegistryFile {
-    plugins: BTreeMap<String, PathBuf>,
+    plugins: BTreeMap<String, PluginFile>,
     #[serde(default)]
     models: BTreeMap<String, toml::Table>,
     #[serde(default)]
@@ -331,26 +429,10 @@ impl Registry {
 
     /// Parses registry text; `path` locates relative plugin paths.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            let position = e.span().map(|span| line_and_column(text, span.start));
-            match position {
-                Some((line, column)) => anyhow::anyhow!(
-                    "invalid TOML at line {line}, column {column}: {}",
-                    e.message().trim()
-                ),
-                None => anyhow::anyhow!("invalid TOML: {}", e.message().trim()),
-            }
-        })?;
+        let table = parse_toml(text)?;
         let mut file: RegistryFile = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| keyed_error("", e))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        // Absolute: checkpoints record these tables, and are read from anywhere.
-        let folder = if base.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            base
-        };
-        let folder = std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf());
+        let folder = registry_folder(path);
         for table in file.models.values_mut() {
             resolve_component_paths(table, &folder);
         }
@@ -360,7 +442,11 @@ impl Registry {
         let models = file
             .models
             .iter()
-            .map(|(name, table)| Ok((name.clone(), ModelSpec::from_table(name, table)?)))
+            .map(|(name, table)| {
+                // A model's name becomes run and benchmark folder names.
+                crate::names::check_name("model", name).context("key `models`")?;
+                Ok((name.clone(), ModelSpec::from_table(name, table)?))
+            })
             .collect::<Result<_>>()?;
         silico_segmentation::SegmentationConfig::from_toml(
             &file.segmentation.to_string(),
@@ -369,7 +455,10 @@ impl Registry {
         let plugins = file
             .plugins
             .into_iter()
-            .map(|(name, file)| (name, base.join(file)))
+            .map(|(name, file)| {
+                let path = folder.join(&file.path);
+                (name, PluginFile { path, ..file })
+            })
             .collect();
         Ok(Self {
             path: path.to_path_buf(),
@@ -425,6 +514,23 @@ impl Registry {
     }
 }
 
+/// The folder that the relative paths of the registry at `path` are from: the real file's (so a
+/// symlinked registry's are from its target's), absolute because checkpoints record these paths
+/// and are read from anywhere. A registry text without a file is in the working directory.
+fn registry_folder(path: &Path) -> PathBuf {
+    if let Some(folder) = std::fs::canonicalize(path)
+        .ok()
+        .and_then(|real| real.parent().map(Path::to_path_buf))
+    {
+        return folder;
+    }
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf())
+}
+
 /// Whether a configuration key names a file: `path`, or a key ending in `_path`.
 pub fn is_path_key(key: &str) -> bool {
     key == "path" || key.ends_with("_path")
@@ -463,6 +569,25 @@ pub fn resolve_component_paths(table: &mut toml::Table, folder: &Path) {
     }
 }
 
+/// TOML text as a table; an error is one line with the position (toml's messages span lines).
+pub(crate) fn parse_toml(text: &str) -> Result<toml::Table> {
+    text.parse().map_err(|e: toml::de::Error| {
+        let message = e
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        match e.span().map(|span| line_and_column(text, span.start)) {
+            Some((line, column)) => {
+                anyhow::anyhow!("invalid TOML at line {line}, column {column}: {message}")
+            }
+            None => anyhow::anyhow!("invalid TOML: {message}"),
+        }
+    })
+}
+
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
@@ -493,10 +618,11 @@ mod tests {
     fn composes_models_and_resolves_paths() {
         let registry = parse(MINIMAL).unwrap();
         assert_eq!(
-            registry.plugins["losses"],
+            registry.plugins["losses"].path,
             Path::new("/lab/target/libsilico_losses.so")
         );
-        assert_eq!(registry.plugins["abs"], Path::new("/opt/libx.so"));
+        assert_eq!(registry.plugins["abs"].path, Path::new("/opt/libx.so"));
+        assert_eq!(registry.plugins["abs"].sha256, None);
         let model = registry.model("m").unwrap();
         assert_eq!(model.generator.component, "unet3d");
         assert_eq!(model.generator.config["depth"].as_integer(), Some(2));
@@ -556,6 +682,32 @@ mod tests {
     }
 
     #[test]
+    fn a_library_may_be_pinned_by_its_sha256() {
+        let hash = "AB".repeat(32);
+        let pinned =
+            format!("[plugins]\nunet3d = {{ path = \"lib/u.so\", sha256 = \"{hash}\" }}\n");
+        let registry = parse(&pinned).unwrap();
+        let unet3d = &registry.plugins["unet3d"];
+        assert_eq!(unet3d.path, Path::new("/lab/lib/u.so"));
+        assert_eq!(unet3d.sha256.as_deref(), Some("ab".repeat(32).as_str()));
+        let err = parse(&pinned.replace(&hash, "abc")).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "key `plugins.unet3d`: `sha256` must be 64 hexadecimal digits (as `silico plugins --pin` writes them), got \"abc\""
+        );
+        let err = parse(&pinned.replace("sha256", "sha1")).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "key `plugins.unet3d`: unknown key `sha1`, expected `path` or `sha256`"
+        );
+        let err = parse("[plugins]\nunet3d = 3\n").unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with("key `plugins.unet3d`: a library is a file name or"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
     fn invalid_toml_gives_the_position() {
         let err = parse("[plugins]\nlosses = \n").unwrap_err();
         assert!(
@@ -579,6 +731,56 @@ mod tests {
         assert_eq!(
             format!("{err:#}"),
             "key `models.m.train`: `batch` must be at least 1"
+        );
+    }
+
+    #[test]
+    fn degenerate_settings_are_refused() {
+        let cases = [
+            (
+                MINIMAL.replace("batch = 2", "batch = 2, iterations = 0"),
+                "key `models.m.train`: `iterations` must be at least 1",
+            ),
+            (
+                MINIMAL.replace("weight = 100", "weight = -1"),
+                "key `models.m.losses[1]`: `weight` must be finite and at least 0, got -1",
+            ),
+            (
+                MINIMAL.replace("[models.m]", "[models.\"../m\"]"),
+                "key `models`: model `../m`: a name, not a path",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = format!("{:#}", parse(&text).unwrap_err());
+            assert!(message.starts_with(expected), "{message}");
+        }
+        parse(&MINIMAL.replace("weight = 100", "weight = 0")).unwrap();
+    }
+
+    #[test]
+    fn a_batch_beyond_the_memory_budget_is_refused() {
+        let settings = TrainSettings {
+            batch: 100_000,
+            patch: [16, 32, 32],
+            ..TrainSettings::default()
+        };
+        // 100 000 × 16 384 voxels × 2 channels × 4 bytes.
+        assert_eq!(settings.batch_bytes(2), 13_107_200_000);
+        let message = settings.check_memory(2, 1 << 30, "a test").unwrap_err();
+        assert!(
+            message.starts_with("`batch` 100000 × `patch` [16, 32, 32] needs 12.2 GiB")
+                && message.contains("1.0 GiB (a test)"),
+            "{message}"
+        );
+        settings.check_memory(2, 1 << 34, "a test").unwrap();
+        let huge = TrainSettings {
+            batch: usize::MAX,
+            patch: [i64::MAX; 3],
+            ..TrainSettings::default()
+        };
+        assert!(
+            huge.check_memory(2, u64::MAX, "a test").is_err(),
+            "no overflow"
         );
     }
 

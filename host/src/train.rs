@@ -7,16 +7,18 @@
 
 use crate::{
     checkpoint::{self, checkpoint_dir, CheckpointMeta},
-    data::TrainingData,
+    data::{load_options, TrainingData},
     files,
+    model::NonFiniteLoss,
     plugins::Plugins,
+    precision::Precision,
     registry::ModelSpec,
     tensorboard::{EventWriter, TENSORBOARD_DIR},
     trainer::Trainer,
 };
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use silico_imaging::dataset::VoxelSize;
+use silico_imaging::dataset::{LoadOptions, NonFinite, VoxelSize};
 use std::{
     path::{Path, PathBuf},
     sync::{
@@ -49,6 +51,8 @@ pub struct TrainRequest {
     pub progress: bool,
     /// What to take for image files that give no voxel size.
     pub voxel_size: VoxelSize,
+    /// What to do with NaN or infinite voxels of a bright-field image.
+    pub non_finite: NonFinite,
 }
 
 /// How a run ended.
@@ -60,17 +64,19 @@ pub struct TrainOutcome {
     pub interrupted: bool,
 }
 
-/// Stops a run at the next iteration boundary, after a checkpoint. Set by Ctrl-C.
+/// Stops a run at the next iteration boundary, after a checkpoint. Set by Ctrl-C, SIGTERM or
+/// SIGHUP.
 #[derive(Clone, Default)]
 pub struct StopSignal(Arc<AtomicBool>);
 
 impl StopSignal {
-    /// A signal that Ctrl-C raises.
+    /// A signal that Ctrl-C (SIGINT), SIGTERM and SIGHUP raise: schedulers, `timeout` and a
+    /// closed terminal stop a run as a person at the keyboard does, without losing it.
     pub fn on_ctrl_c() -> Result<Self> {
         let signal = Self::default();
         let flag = signal.0.clone();
         ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
-            .context("cannot install the Ctrl-C handler")?;
+            .context("cannot install the handler of Ctrl-C, SIGTERM and SIGHUP")?;
         Ok(signal)
     }
 
@@ -78,7 +84,7 @@ impl StopSignal {
         self.0.store(true, Ordering::SeqCst);
     }
 
-    fn raised(&self) -> bool {
+    pub fn raised(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
 }
@@ -98,6 +104,9 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
     let spec = ModelSpec::from_table(&request.model, &request.definition)?;
     let mut settings = spec.train.clone();
     if let Some(iterations) = request.iterations {
+        if iterations == 0 {
+            bail!("--iterations 0: a run trains at least 1 iteration");
+        }
         settings.iterations = iterations;
     }
     let mut meta = CheckpointMeta {
@@ -109,8 +118,16 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
         out_channels: 1,
         voxel_um: None,
     };
-    // The run folder is checked before anything is built or loaded.
+    // Refused before anything is built: a batch the machine cannot hold aborts on allocation.
+    let budget = silico_imaging::memory_budget()?;
+    let channels = (meta.in_channels + meta.out_channels) as u64;
+    settings
+        .check_memory(channels, budget.bytes, &budget.source)
+        .map_err(|e| anyhow::anyhow!("key `models.{}.train`: {e}", request.model))?;
+    // The run folder is locked, then checked, before anything is built or loaded.
+    let _lock = files::FolderLock::acquire(&request.out)?;
     let checkpoint = checkpoint_dir(&request.out);
+    files::remove_stale_temporaries(&checkpoint);
     let resume_from = resumable_checkpoint(request, &meta, &checkpoint)?;
     let start = match &resume_from {
         Some((_, saved)) => saved.iteration,
@@ -145,11 +162,12 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
         settings.patch,
         settings.seed,
         &request.others,
-        request.voxel_size,
+        LoadOptions {
+            non_finite: request.non_finite,
+            ..load_options(request.voxel_size)
+        },
     )?;
     meta.voxel_um = data.voxel_um();
-    std::fs::create_dir_all(&request.out)
-        .with_context(|| format!("cannot create {}", request.out.display()))?;
 
     let mut log = LossLog::open(&request.out.join(LOSSES_FILE), start)?;
     let mut board = EventWriter::create(&request.out.join(TENSORBOARD_DIR), start)?;
@@ -173,12 +191,9 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
         let iteration_started = Instant::now();
         tch::manual_seed(iteration_seed(settings.seed, iteration));
         let batch = data.batch(iteration, settings.batch, trainer.device())?;
-        let losses = trainer.step(&batch, iteration).with_context(|| {
-            format!(
-                "training stopped at iteration {iteration}; the last good checkpoint is kept in {}",
-                checkpoint.display()
-            )
-        })?;
+        let losses = trainer
+            .step(&batch, iteration)
+            .map_err(|error| stopped_at(error, iteration, &checkpoint, settings.precision))?;
         iteration += 1;
         let seconds = started.elapsed().as_secs_f64();
         log.append(iteration, &losses, seconds)?;
@@ -213,6 +228,42 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
         seconds_per_iteration: started.elapsed().as_secs_f64() / done as f64,
         interrupted,
     })
+}
+
+/// The error that stopped a run at `iteration`, saying which checkpoint is left (none before the
+/// first is written) and, for a NaN or infinite loss, where it came from: the training images
+/// were checked finite when loaded, so from the model.
+fn stopped_at(
+    error: anyhow::Error,
+    iteration: u64,
+    checkpoint: &Path,
+    precision: Precision,
+) -> anyhow::Error {
+    let kept = match checkpoint::locate(checkpoint).map(|found| checkpoint::read_meta(&found)) {
+        Some(Ok((found, saved))) => format!(
+            "the checkpoint of iteration {} is kept in {}",
+            saved.iteration,
+            found.display()
+        ),
+        Some(Err(_)) => format!("the checkpoint in {} is kept", checkpoint.display()),
+        None => "no checkpoint was written".to_string(),
+    };
+    let stopped = format!("training stopped at iteration {iteration}; {kept}");
+    let Some(loss) = error.downcast_ref::<NonFiniteLoss>() else {
+        return error.context(stopped);
+    };
+    let cause = if iteration == 0 {
+        "the model's first forward pass made it: check the model's components"
+    } else {
+        "training diverged: lower `lr` in the model's train table"
+    };
+    let fp32 = match precision {
+        Precision::Fp32 => "",
+        _ => ", or train at precision = \"fp32\"",
+    };
+    anyhow::anyhow!(
+        "{stopped}: {loss}; the training images are finite (checked when loaded), so {cause}{fp32}"
+    )
 }
 
 /// What TensorBoard shows of an iteration: the columns of its `losses.csv` row, under the

@@ -144,6 +144,162 @@ pub struct LoadOptions {
     pub resample_to_um: Option<[f32; 3]>,
     /// What to take for files that give no voxel size.
     pub voxel_size: VoxelSize,
+    /// What to do with NaN or infinite voxels of a signal (a target's are always refused).
+    pub non_finite: NonFinite,
+}
+
+/// What to do with the NaN and infinite voxels of an image as it is loaded: z-scoring spreads
+/// a single one over the whole image, so they are never passed on silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NonFinite {
+    /// Refuse the image in one line naming the file, how many voxels and the first one.
+    #[default]
+    Refuse,
+    /// Replace them by the mean of the image's finite voxels, saying how many
+    /// (`--repair-non-finite`).
+    Repair,
+}
+
+/// The NaN and infinite voxels of an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NonFiniteVoxels {
+    pub nan: usize,
+    pub infinite: usize,
+    /// (z, y, x) of the first in storage order (within its channel).
+    pub first: Option<[usize; 3]>,
+}
+
+impl NonFiniteVoxels {
+    /// Those of `data`, one or more channels of (Z, Y, X) `shape`, row-major.
+    pub fn of(data: &[f32], shape: [usize; 3]) -> Self {
+        let mut found = Self::default();
+        // The common case, all finite, in one vectorizable pass.
+        if data.iter().all(|v| v.is_finite()) {
+            return found;
+        }
+        let [_, y, x] = shape;
+        let channel = shape.iter().product::<usize>().max(1);
+        for (i, v) in data.iter().enumerate().filter(|(_, v)| !v.is_finite()) {
+            if v.is_nan() {
+                found.nan += 1;
+            } else {
+                found.infinite += 1;
+            }
+            if found.first.is_none() {
+                let i = i % channel;
+                found.first = Some([i / (y * x), i / x % y, i % x]);
+            }
+        }
+        found
+    }
+
+    /// These and those of a block read after them whose first slice is slice `z0`.
+    pub fn then(self, later: Self, z0: usize) -> Self {
+        Self {
+            nan: self.nan + later.nan,
+            infinite: self.infinite + later.infinite,
+            first: self.first.or(later.first.map(|[z, y, x]| [z + z0, y, x])),
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.nan + self.infinite
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total() == 0
+    }
+
+    /// e.g. "3 voxels are NaN or infinite (2 NaN, 1 infinite; the first at z,y,x = 0,4,7)".
+    pub fn describe(&self) -> String {
+        let first = self
+            .first
+            .map(|[z, y, x]| format!("; the first at z,y,x = {z},{y},{x}"))
+            .unwrap_or_default();
+        let (voxels, are) = match self.total() {
+            1 => ("voxel", "is"),
+            _ => ("voxels", "are"),
+        };
+        format!(
+            "{} {voxels} {are} NaN or infinite ({} NaN, {} infinite{first})",
+            self.total(),
+            self.nan,
+            self.infinite
+        )
+    }
+}
+
+/// Fails, in one line naming `path`, how many voxels and the first one, then `advice`, when
+/// `volume` (read from `path`) has a NaN or infinite voxel.
+pub fn refuse_non_finite(volume: &Volume, path: &Path, advice: &str) -> Result<()> {
+    let found = NonFiniteVoxels::of(&volume.data, volume.spatial_shape());
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(ImagingError::Invalid(format!(
+        "{}: {}; {advice}",
+        path.display(),
+        found.describe()
+    )))
+}
+
+/// What a refused signal's message advises.
+pub const REPAIR_ADVICE: &str =
+    "pass --repair-non-finite (train, predict) to replace them with the image's finite mean";
+/// What a refused target's message advises: a target is ground truth, so it is not made up.
+const TARGET_ADVICE: &str = "a target is not repaired; fix the file or drop its row";
+
+impl NonFinite {
+    /// Applies this policy to `volume`, read from `path`; the error names the file.
+    fn apply(self, volume: &mut Volume, path: &Path) -> Result<()> {
+        if self == NonFinite::Refuse {
+            return refuse_non_finite(volume, path, REPAIR_ADVICE);
+        }
+        let found = NonFiniteVoxels::of(&volume.data, volume.spatial_shape());
+        if found.is_empty() {
+            return Ok(());
+        }
+        let count = volume.data.len() - found.total();
+        if count == 0 {
+            return Err(ImagingError::Invalid(format!(
+                "{}: all {} voxels are NaN or infinite; there is no finite value to repair them with",
+                path.display(),
+                volume.data.len()
+            )));
+        }
+        let sum: f64 = volume
+            .data
+            .iter()
+            .filter(|v| v.is_finite())
+            .map(|&v| v as f64)
+            .sum();
+        let mean = (sum / count as f64) as f32;
+        for v in volume.data.iter_mut().filter(|v| !v.is_finite()) {
+            *v = mean;
+        }
+        tell_repaired(
+            path,
+            format!(
+                "note: {}: {}; replaced them with the image's finite mean {mean}",
+                path.display(),
+                found.describe()
+            ),
+        );
+        Ok(())
+    }
+}
+
+/// Says once per file that its voxels were repaired (an image is read again by later steps).
+fn tell_repaired(path: &Path, line: String) {
+    use std::sync::{Mutex, OnceLock};
+    static TOLD: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    let mut told = TOLD
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if told.insert(path.to_path_buf()) {
+        eprintln!("{line}");
+    }
 }
 
 /// The voxel size to take for an image whose file gives none.
@@ -254,7 +410,7 @@ impl LoadOptions {
 pub fn load_image(image: &ImageRef, options: LoadOptions) -> Result<Volume> {
     let mut volume = read_image(&image.path)?;
     options.voxel_size.settle(&mut volume, &image.path);
-    let volume = match (&image.channel, volume.channels()) {
+    let mut volume = match (&image.channel, volume.channels()) {
         (Some(c), _) => volume
             .select_channel(c)
             .map_err(|e| ImagingError::Invalid(format!("{}: {e}", image.path.display())))?,
@@ -266,6 +422,7 @@ pub fn load_image(image: &ImageRef, options: LoadOptions) -> Result<Volume> {
         )))
         }
     };
+    options.non_finite.apply(&mut volume, &image.path)?;
     Ok(options.prepare(volume))
 }
 
@@ -275,6 +432,7 @@ impl Default for LoadOptions {
             normalize: true,
             resample_to_um: None,
             voxel_size: VoxelSize::FromFile,
+            non_finite: NonFinite::Refuse,
         }
     }
 }
@@ -488,7 +646,7 @@ impl Manifest {
 
     /// Loads one row as a normalized signal/target pair.
     pub fn load_pair(&self, row: &ManifestRow, options: LoadOptions) -> Result<ImagePair> {
-        let (signal, target, _) = self.read_row(row, false, options.voxel_size)?;
+        let (signal, target, _) = self.read_row(row, false, options)?;
         Ok(ImagePair {
             line: row.line,
             signal: options.prepare(signal),
@@ -505,7 +663,7 @@ impl Manifest {
         row: &ManifestRow,
         options: LoadOptions,
     ) -> Result<(ImagePair, Option<Volume>)> {
-        let (signal, target, noise_free) = self.read_row(row, true, options.voxel_size)?;
+        let (signal, target, noise_free) = self.read_row(row, true, options)?;
         let (target, target_z_score) = options.prepare_measured(target);
         let noise_free = noise_free.map(|v| options.prepare_as(v, target_z_score));
         let pair = ImagePair {
@@ -517,18 +675,26 @@ impl Manifest {
     }
 
     /// One row's signal, target and (with `noise_free`, where the row names one) noise-free
-    /// target as stored, one channel each, of equal shape.
+    /// target as stored, one channel each, of equal shape, their NaN and infinite voxels
+    /// refused (or the signal's repaired, as `options` say).
     fn read_row(
         &self,
         row: &ManifestRow,
         noise_free: bool,
-        voxel_size: VoxelSize,
+        options: LoadOptions,
     ) -> Result<(Volume, Volume, Option<Volume>)> {
         let row_error = |detail: String| self.row_error(row.line, detail);
         let read = |path: &Path| -> Result<Volume> {
             let mut volume = read_image(path)?;
-            voxel_size.settle(&mut volume, path);
+            options.voxel_size.settle(&mut volume, path);
             Ok(volume)
+        };
+        let finite = |what: &str, volume: &mut Volume, image: &ImageRef| -> Result<()> {
+            let checked = match what {
+                "signal" => options.non_finite.apply(volume, &image.path),
+                _ => refuse_non_finite(volume, &image.path, TARGET_ADVICE),
+            };
+            checked.map_err(|e| row_error(format!("{what} {e}")))
         };
         let load = |what: &str, image: &ImageRef, cache: Option<&Volume>| -> Result<Volume> {
             let volume = match cache {
@@ -566,27 +732,30 @@ impl Manifest {
         } else {
             None
         };
-        let signal = load("signal", &row.signal, signal_file.as_ref())?;
-        let target = load("target", &row.target, signal_file.as_ref())?;
+        let mut signal = load("signal", &row.signal, signal_file.as_ref())?;
+        let mut target = load("target", &row.target, signal_file.as_ref())?;
         if signal.shape != target.shape {
             return Err(row_error(format!(
                 "signal shape (C,Z,Y,X) {:?} differs from target shape {:?}",
                 signal.shape, target.shape
             )));
         }
+        finite("signal", &mut signal, &row.signal)?;
+        finite("target", &mut target, &row.target)?;
         let noise_free = match row.target_noise_free.as_ref().filter(|_| noise_free) {
             None => None,
             Some(image) => {
                 let shared = signal_file
                     .as_ref()
                     .filter(|_| image.path == row.signal.path);
-                let volume = load("target_noise_free", image, shared)?;
+                let mut volume = load("target_noise_free", image, shared)?;
                 if volume.shape != target.shape {
                     return Err(row_error(format!(
                         "noise-free target shape (C,Z,Y,X) {:?} differs from target shape {:?}",
                         volume.shape, target.shape
                     )));
                 }
+                finite("target_noise_free", &mut volume, image)?;
                 Some(volume)
             }
         };
@@ -791,4 +960,51 @@ pub fn crop(volume: &Volume, origin: [usize; 3], size: [usize; 3]) -> Vec<f32> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_voxels_are_counted_and_the_first_located() {
+        let mut data = vec![1.0f32; 2 * 3 * 4];
+        data[4 + 3] = f32::INFINITY; // z 0, y 1, x 3
+        data[12 + 2] = f32::NAN;
+        let found = NonFiniteVoxels::of(&data, [2, 3, 4]);
+        assert_eq!(
+            (found.nan, found.infinite, found.first),
+            (1, 1, Some([0, 1, 3]))
+        );
+        assert_eq!(
+            found.describe(),
+            "2 voxels are NaN or infinite (1 NaN, 1 infinite; the first at z,y,x = 0,1,3)"
+        );
+        // A later block's first voxel is offset by the slices before it.
+        let later = NonFiniteVoxels::default().then(found, 5);
+        assert_eq!(later.first, Some([5, 1, 3]));
+        assert!(NonFiniteVoxels::of(&[0.0, 1.0], [1, 1, 2]).is_empty());
+    }
+
+    #[test]
+    fn repair_replaces_non_finite_voxels_by_the_finite_mean_and_refuse_names_the_file() {
+        let path = Path::new("bf.tif");
+        let mut volume = Volume::from_data(
+            vec![1.0, f32::NAN, 3.0, f32::NEG_INFINITY],
+            [1, 1, 2, 2],
+            [1.0; 3],
+        )
+        .unwrap();
+        let refused = NonFinite::Refuse
+            .apply(&mut volume.clone(), path)
+            .unwrap_err();
+        assert!(
+            refused.to_string().starts_with("bf.tif: 2 voxels are NaN"),
+            "{refused}"
+        );
+        NonFinite::Repair.apply(&mut volume, path).unwrap();
+        assert_eq!(volume.data, vec![1.0, 2.0, 3.0, 2.0]);
+        let mut hopeless = Volume::from_data(vec![f32::NAN; 2], [1, 1, 1, 2], [1.0; 3]).unwrap();
+        assert!(NonFinite::Repair.apply(&mut hopeless, path).is_err());
+    }
 }

@@ -22,6 +22,10 @@ pub enum ImagingError {
     #[error("{}: unsupported TIFF content ({detail}); save it as uncompressed, LZW or deflate 8/16-bit integer or 32-bit float (Fiji: File > Save As > Tiff, or Python tifffile)", path.display())]
     UnsupportedTiff { path: PathBuf, detail: String },
 
+    /// An image whose decoded size is above the memory budget; `detail` gives both sizes.
+    #[error("{}: too large to read: {detail}", path.display())]
+    TooLarge { path: PathBuf, detail: String },
+
     #[error("{}: inconsistent image metadata ({detail})", path.display())]
     BadMetadata { path: PathBuf, detail: String },
 

@@ -1,26 +1,29 @@
 //! `silico info FILE`: what a user checks first about an image file.
 //!
 //! Real lab files go wrong in predictable ways (channels read as z, a missing voxel size, the
-//! bright-field in an unexpected channel: pytorch_fnet issue #172), so this reports how the
-//! file was interpreted next to per-channel value ranges.
+//! bright-field in an unexpected channel: pytorch_fnet issue #172; NaN or inf voxels that turn
+//! a prediction into NaN), so this reports how the file was interpreted next to per-channel
+//! value ranges over the finite samples and counts of the NaN and infinite ones. TIFF files and
+//! OME-Zarr images (level 0) are both described.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
-use crate::tiff::{read_tiff, TiffFlavour};
-use crate::volume::ValueRange;
+use crate::image::is_zarr;
+use crate::tiff::read_tiff;
+use crate::volume::{ValueRange, Volume};
+use crate::zarr::OmeZarrImage;
 
 /// A description of one image file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageInfo {
     pub path: PathBuf,
-    pub flavour: TiffFlavour,
-    pub bigtiff: bool,
+    /// How the file stores the image, e.g. "ImageJ hyperstack, 3 page(s), compression
+    /// deflate" or "OME-Zarr (NGFF 0.5), level 0 of 3".
+    pub format: String,
     /// Axes as stored in the file, slowest first.
     pub file_axes: String,
-    pub pages: usize,
-    pub compression: String,
     pub sample_type: String,
     /// (C, Z, Y, X) as silico reads it.
     pub shape: [usize; 4],
@@ -29,44 +32,82 @@ pub struct ImageInfo {
     /// Which of (z, y, x) came from the file rather than the 1 µm default.
     pub voxel_known: [bool; 3],
     pub channel_names: Vec<String>,
+    /// Over all channels; its `nan` and `inf` count the samples it leaves out.
     pub range: ValueRange,
     pub channel_ranges: Vec<ValueRange>,
 }
 
-/// Reads `path` and describes it.
+/// Reads `path` (a TIFF or an OME-Zarr image) and describes it.
 pub fn image_info(path: &Path) -> Result<ImageInfo> {
+    if is_zarr(path) {
+        let image = OmeZarrImage::open(path)?;
+        let volume = image.read_volume()?;
+        let format = format!(
+            "OME-Zarr (NGFF {}), level 0 of {}",
+            image.version(),
+            image.levels()
+        );
+        let known = image.voxel_um().is_some();
+        return Ok(describe(
+            path,
+            format,
+            image.axis_names().join(""),
+            image.data_type(),
+            &volume,
+            [known; 3],
+        ));
+    }
     let (volume, description) = read_tiff(path)?;
-    Ok(ImageInfo {
+    let format = format!(
+        "{}{}, {} page(s), compression {}",
+        description.layout.flavour,
+        if description.bigtiff {
+            " (BigTIFF)"
+        } else {
+            ""
+        },
+        description.pages,
+        description.compression
+    );
+    Ok(describe(
+        path,
+        format,
+        description.layout.axes.clone(),
+        description.sample_type.clone(),
+        &volume,
+        description.layout.voxel_known,
+    ))
+}
+
+fn describe(
+    path: &Path,
+    format: String,
+    file_axes: String,
+    sample_type: String,
+    volume: &Volume,
+    voxel_known: [bool; 3],
+) -> ImageInfo {
+    ImageInfo {
         path: path.to_path_buf(),
-        flavour: description.layout.flavour,
-        bigtiff: description.bigtiff,
-        file_axes: description.layout.axes.clone(),
-        pages: description.pages,
-        compression: description.compression.clone(),
-        sample_type: description.sample_type.clone(),
+        format,
+        file_axes,
+        sample_type,
         shape: volume.shape,
         voxel_um: volume.voxel_um,
-        voxel_known: description.layout.voxel_known,
+        voxel_known,
         channel_names: volume.channel_names.clone(),
         range: volume.value_range(),
         channel_ranges: (0..volume.channels())
             .map(|c| volume.channel_range(c))
             .collect(),
-    })
+    }
 }
 
 impl fmt::Display for ImageInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let [c, z, y, x] = self.shape;
         writeln!(f, "{}", self.path.display())?;
-        writeln!(
-            f,
-            "  format       {}{}, {} page(s), compression {}",
-            self.flavour,
-            if self.bigtiff { " (BigTIFF)" } else { "" },
-            self.pages,
-            self.compression
-        )?;
+        writeln!(f, "  format       {}", self.format)?;
         writeln!(f, "  file axes    {}", self.file_axes)?;
         writeln!(
             f,
@@ -87,21 +128,18 @@ impl fmt::Display for ImageInfo {
             size(1),
             size(2)
         )?;
+        writeln!(f, "  value range  {}", self.range)?;
         writeln!(
             f,
-            "  value range  {} .. {} (mean {:.4}, std {:.4})",
-            self.range.min, self.range.max, self.range.mean, self.range.std
+            "  not finite   {} NaN, {} inf",
+            self.range.nan, self.range.inf
         )?;
         for (i, r) in self.channel_ranges.iter().enumerate() {
             let name = self.channel_names.get(i).filter(|n| !n.is_empty());
             writeln!(
                 f,
-                "  channel {i:<3} {:<16} {} .. {} (mean {:.4}, std {:.4})",
-                name.map_or("-", |n| n.as_str()),
-                r.min,
-                r.max,
-                r.mean,
-                r.std
+                "  channel {i:<3} {:<16} {r}",
+                name.map_or("-", |n| n.as_str())
             )?;
         }
         Ok(())

@@ -23,13 +23,19 @@ pub struct Volume {
     pub channel_names: Vec<String>,
 }
 
-/// Minimum, maximum, mean and standard deviation of a set of samples (NaNs ignored).
+/// Minimum, maximum, mean and standard deviation of the finite samples of a set, and how many
+/// were not finite.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ValueRange {
     pub min: f32,
     pub max: f32,
     pub mean: f64,
     pub std: f64,
+    /// Samples the range and moments were taken over.
+    pub finite: usize,
+    pub nan: usize,
+    /// +inf and -inf together.
+    pub inf: usize,
 }
 
 impl Volume {
@@ -176,35 +182,63 @@ impl Volume {
     }
 }
 
-/// Range and moments of `samples`, ignoring NaNs; all zeros for an empty or all-NaN slice.
+/// Range and moments of the finite samples, counting NaN and ±inf apart; min, max and moments
+/// are 0 where no sample is finite.
 pub fn value_range(samples: &[f32]) -> ValueRange {
     let mut min = f32::INFINITY;
     let mut max = f32::NEG_INFINITY;
-    let (mut sum, mut sum_sq, mut count) = (0.0f64, 0.0f64, 0usize);
+    let (mut sum, mut sum_sq, mut finite, mut nan) = (0.0f64, 0.0f64, 0usize, 0usize);
     for &v in samples {
-        if v.is_nan() {
+        if !v.is_finite() {
+            nan += usize::from(v.is_nan());
             continue;
         }
         min = min.min(v);
         max = max.max(v);
         sum += v as f64;
         sum_sq += (v as f64) * (v as f64);
-        count += 1;
+        finite += 1;
     }
-    if count == 0 {
+    let inf = samples.len() - finite - nan;
+    if finite == 0 {
         return ValueRange {
             min: 0.0,
             max: 0.0,
             mean: 0.0,
             std: 0.0,
+            finite,
+            nan,
+            inf,
         };
     }
-    let mean = sum / count as f64;
-    let variance = (sum_sq / count as f64 - mean * mean).max(0.0);
+    let mean = sum / finite as f64;
+    let variance = (sum_sq / finite as f64 - mean * mean).max(0.0);
     ValueRange {
         min,
         max,
         mean,
         std: variance.sqrt(),
+        finite,
+        nan,
+        inf,
+    }
+}
+
+impl std::fmt::Display for ValueRange {
+    /// "0 .. 119 (mean 59.5000, std 34.6386)", with "; 3 NaN, 1 inf ignored" where some samples
+    /// are not finite, or "no finite value (64 NaN, 0 inf)".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.finite == 0 {
+            return write!(f, "no finite value ({} NaN, {} inf)", self.nan, self.inf);
+        }
+        write!(
+            f,
+            "{} .. {} (mean {:.4}, std {:.4}",
+            self.min, self.max, self.mean, self.std
+        )?;
+        if self.nan + self.inf > 0 {
+            write!(f, "; {} NaN, {} inf ignored", self.nan, self.inf)?;
+        }
+        f.write_str(")")
     }
 }

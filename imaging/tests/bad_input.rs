@@ -177,3 +177,65 @@ fn info_describes_a_file() {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
 }
+
+#[test]
+fn info_counts_nan_and_inf_and_ranges_only_the_finite_voxels() {
+    let dir = common::scratch("info-non-finite");
+    let mut data: Vec<f32> = (0..2 * 2 * 3 * 4).map(|i| i as f32).collect();
+    data[1] = f32::NAN;
+    data[2] = f32::INFINITY;
+    data[3] = f32::NEG_INFINITY;
+    // Channel 1 holds nothing but NaN.
+    data[24..].fill(f32::NAN);
+    let path = dir.join("nan.tif");
+    write_volume(
+        &path,
+        &Volume::from_data(data, [2, 2, 3, 4], [1.0; 3]).unwrap(),
+    )
+    .unwrap();
+    let info = silico_imaging::image_info(&path).unwrap();
+    assert_eq!(
+        (info.range.nan, info.range.inf, info.range.finite),
+        (25, 2, 21)
+    );
+    assert_eq!((info.range.min, info.range.max), (0.0, 23.0));
+    let text = info.to_string();
+    for needle in [
+        "value range  0 .. 23 (mean",
+        "; 25 NaN, 2 inf ignored)",
+        "not finite   25 NaN, 2 inf",
+        "no finite value (24 NaN, 0 inf)",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    assert!(!text.contains("0 .. 0"), "{text}");
+}
+
+#[test]
+fn info_describes_an_ome_zarr_image() {
+    use silico_imaging::zarr::{write_volume as write_zarr, OmeZarrWriteOptions};
+    let dir = common::scratch("info-zarr");
+    let mut v = Volume::from_data(
+        (0..2 * 3 * 4 * 5).map(|i| i as f32).collect(),
+        [2, 3, 4, 5],
+        [0.29, 0.108, 0.108],
+    )
+    .unwrap();
+    v.data[7] = f32::NAN;
+    v.channel_names = vec!["bf".into(), "dna".into()];
+    let store = dir.join("x.ome.zarr");
+    write_zarr(&store, &v, &OmeZarrWriteOptions::default()).unwrap();
+    let text = silico_imaging::image_info(&store).unwrap().to_string();
+    for needle in [
+        "OME-Zarr (NGFF 0.4), level 0 of 1",
+        "file axes    czyx",
+        "C=2 Z=3 Y=4 X=5",
+        "float32",
+        "z=0.29 y=0.108 x=0.108",
+        "0 .. 119",
+        "1 NaN, 0 inf",
+        "dna",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+}

@@ -22,7 +22,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{check_len, check_same_shape, Result};
+use crate::error::{check_finite, check_len, check_same_shape, Result};
 use crate::filters::gaussian_smooth;
 use crate::label::{Connectivity, Neighbourhood};
 use crate::normalize::{normalize, Normalization};
@@ -148,6 +148,8 @@ pub fn segment_cells(
 ) -> Result<CellSegmentation> {
     check_len("membrane image", membrane.len(), shape)?;
     check_len("DNA image", dna.len(), shape)?;
+    check_finite("membrane image", membrane, shape)?;
+    check_finite("DNA image", dna, shape)?;
     let nuclei = segment_objects("dna", dna, shape, voxel_um, config)?;
     let sigma = voxel_um.map(|v| cell_config.membrane_sigma_um / v as f64);
     let normalized = normalize(membrane, Normalization::MinMax)?;

@@ -1,5 +1,6 @@
 //! The one error type of the crate; every message says what to change.
 
+use silico_imaging::dataset::NonFiniteVoxels;
 use thiserror::Error;
 
 pub type Result<T> = std::result::Result<T, SegmentationError>;
@@ -30,6 +31,12 @@ pub enum SegmentationError {
     /// A structure name with no workflow.
     #[error("no segmentation workflow for structure `{name}`; use one of: {known}")]
     UnknownStructure { name: String, known: String },
+    /// An image with NaN or infinite voxels, which no threshold can order.
+    #[error("{what}: {}; segmentation needs finite intensities (replace or mask them first)", found.describe())]
+    NonFinite {
+        what: String,
+        found: NonFiniteVoxels,
+    },
     /// A volume channel that is not there.
     #[error("channel {channel} requested but the volume has {channels} channel(s); pick one of 0..{channels}")]
     MissingChannel { channel: usize, channels: usize },
@@ -68,6 +75,19 @@ pub(crate) fn check_same_shape(what: &str, left: [usize; 3], right: [usize; 3]) 
             what: what.to_string(),
             left,
             right,
+        })
+    }
+}
+
+/// Fails unless every voxel of the (Z, Y, X) `image` is finite.
+pub(crate) fn check_finite(what: &str, image: &[f32], shape: [usize; 3]) -> Result<()> {
+    let found = NonFiniteVoxels::of(image, shape);
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(SegmentationError::NonFinite {
+            what: what.to_string(),
+            found,
         })
     }
 }

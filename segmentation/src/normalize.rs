@@ -34,6 +34,16 @@ pub fn normalize(image: &[f32], method: Normalization) -> Result<Vec<f32>> {
     if image.is_empty() {
         return Ok(Vec::new());
     }
+    // NaN orders against nothing (the clamp below would panic on it).
+    if let Some(i) = image.iter().position(|v| !v.is_finite()) {
+        return Err(SegmentationError::invalid(
+            "image",
+            format!(
+                "value {} at index {i} is not finite; segmentation needs finite intensities",
+                image[i]
+            ),
+        ));
+    }
     let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
     for &v in image {
         min = min.min(v as f64);

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use silico_imaging::Volume;
 
-use crate::error::{check_len, Result, SegmentationError};
+use crate::error::{check_finite, check_len, Result, SegmentationError};
 use crate::filters::{
     dot_filter, edge_preserving_smooth, gaussian_smooth, vesselness_3d, vesselness_slice_by_slice,
     Diffusion,
@@ -456,6 +456,7 @@ pub fn run_workflow(
     config: &WorkflowConfig,
 ) -> Result<WorkflowOutput> {
     check_len("image", image.len(), shape)?;
+    check_finite("image", image, shape)?;
     let voxel_um = voxel_um.map(f64::from);
     if voxel_um.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
         return Err(SegmentationError::invalid(
@@ -596,4 +597,38 @@ pub fn segment_volume(
         volume.voxel_um,
         config,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment_cells;
+    use crate::CellConfig;
+
+    #[test]
+    fn non_finite_images_are_refused_naming_the_first_voxel() {
+        let config = SegmentationConfig::default();
+        let all_nan = vec![f32::NAN; 2 * 4 * 4];
+        let err = segment_objects("nucleoli", &all_nan, [2, 4, 4], [0.29; 3], &config).unwrap_err();
+        assert!(matches!(err, SegmentationError::NonFinite { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with(
+                "image: 32 voxels are NaN or infinite (32 NaN, 0 infinite; the first at z,y,x = 0,0,0)"
+            ),
+            "{err}"
+        );
+        let mut one_inf = vec![1.0f32; 2 * 4 * 4];
+        one_inf[16 + 5] = f32::INFINITY;
+        let err = segment_cells(
+            &one_inf,
+            &[1.0; 32],
+            [2, 4, 4],
+            [0.29; 3],
+            &config,
+            &CellConfig::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("membrane image: 1 voxel is NaN or infinite (0 NaN, 1 infinite; the first at z,y,x = 1,1,1)"), "{err}");
+        assert!(normalize(&[1.0, f32::NAN], Normalization::MinMax).is_err());
+    }
 }

@@ -157,6 +157,17 @@ pub fn train_args<'a>(
 /// Waits until `ready` holds (at most `limit`), then interrupts `child` as Ctrl-C would, and
 /// returns what it printed.
 pub fn interrupt_when(child: Child, ready: impl Fn() -> bool, limit: Duration) -> Output {
+    signal_when(child, "INT", ready, limit)
+}
+
+/// Waits until `ready` holds (at most `limit`), then sends `child` the signal named `signal`
+/// (as `kill -SIGNAL` takes it: `INT`, `TERM`, `HUP`, `KILL`), and returns what it printed.
+pub fn signal_when(
+    child: Child,
+    signal: &str,
+    ready: impl Fn() -> bool,
+    limit: Duration,
+) -> Output {
     let started = Instant::now();
     while !ready() {
         assert!(
@@ -166,7 +177,7 @@ pub fn interrupt_when(child: Child, ready: impl Fn() -> bool, limit: Duration) -
         std::thread::sleep(Duration::from_millis(50));
     }
     let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());

@@ -11,7 +11,7 @@ use crate::{
     checkpoint::{self, checkpoint_dir},
     data::{load_options, manifest_path},
     evaluate::{self, ObjectRequest, PredictionSource},
-    files::write_atomic,
+    files::{write_atomic, FolderLock},
     predict::{self, OutputFormat, PredictRequest, Rows, Tiling},
     registry::ModelSpec,
     train::{self, StopSignal, TrainRequest},
@@ -23,7 +23,7 @@ use silico_evaluation::{
     data_range, noise_ceiling, noise_ceiling::variance, noise_variance, normalized_r, pixel_metrics,
 };
 use silico_imaging::{
-    dataset::{load_image, ImageRef, LoadOptions, Manifest},
+    dataset::{load_image, refuse_non_finite, ImageRef, LoadOptions, Manifest, NonFinite},
     tiff,
 };
 use std::{
@@ -167,6 +167,7 @@ impl CellRun<'_> {
     pub fn run(&self, cell: &Cell, stop: &StopSignal) -> Result<Option<CellResult>> {
         let started = Instant::now();
         let dir = cell.dir(self.out);
+        let _lock = FolderLock::acquire(&dir)?;
         let _ = fs::remove_file(dir.join(FAILURE_FILE));
         let spec = ModelSpec::from_table(&cell.model, &cell.definition)?;
         let run = dir.join("run");
@@ -188,6 +189,7 @@ impl CellRun<'_> {
                 memory_format: None,
                 verbose: false,
                 voxel_size: self.plan.voxel_size,
+                non_finite: NonFinite::Refuse,
                 resample: true,
                 channel: None,
                 format: OutputFormat::Tiff,
@@ -292,6 +294,7 @@ impl CellRun<'_> {
                 others: Vec::new(),
                 progress: false,
                 voxel_size: self.plan.voxel_size,
+                non_finite: NonFinite::Refuse,
             },
             stop,
         )?;
@@ -340,6 +343,11 @@ impl CellRun<'_> {
                 manifest.load_pair_with_noise_free(row, load_options(self.plan.voxel_size))?;
             let target = pair.target;
             let prediction = tiff::read_volume(&path)?;
+            refuse_non_finite(
+                &prediction,
+                &path,
+                "a model that predicts them cannot be scored",
+            )?;
             let shape = target.spatial_shape();
             let m = pixel_metrics(
                 &target.data,

@@ -28,7 +28,9 @@
 //! A cell is one (model, structure, seed); its definition is the model's table with the seed
 //! and the overrides written into `train`, so that a changed cell is seen by comparing tables.
 
-use crate::{data::manifest_path, precision::Precision, registry::ModelSpec, Registry};
+use crate::{
+    data::manifest_path, names::check_name, precision::Precision, registry::ModelSpec, Registry,
+};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use silico_imaging::dataset::VoxelSize;
@@ -168,9 +170,7 @@ impl Plan {
         data: Option<&Path>,
         registry: &Registry,
     ) -> Result<Self> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            anyhow::anyhow!("invalid TOML: {}", e.message().trim())
-        })?;
+        let table = crate::registry::parse_toml(text)?;
         let file: PlanFile = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| crate::registry::keyed_error("", e))?;
         let data = match (data, &file.data) {
@@ -214,10 +214,7 @@ impl Plan {
             }
         }
         for structure in &file.structures {
-            if structure.is_empty() || structure.contains(['/', '\\']) || structure.starts_with('.')
-            {
-                bail!("key `structures`: `{structure}` is not a structure name");
-            }
+            check_name("structure", structure).context("key `structures`")?;
             let manifest = manifest_path(&data, structure);
             if !manifest.is_file() {
                 bail!(
@@ -245,11 +242,13 @@ impl Plan {
             .models
             .into_iter()
             .map(|(name, table)| {
-                if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
-                    bail!("key `models.{name}`: a model name must be usable as a folder name");
-                }
+                // A model's name is a folder of every cell, `OUT/cells/<model>/...`.
+                check_name("model", &name).context("key `models`")?;
                 let definition = resolve(&name, table, registry)?;
                 ModelSpec::from_table(&name, &definition)?;
+                // And as every cell trains it: with the overrides in.
+                ModelSpec::from_table(&name, &cell_definition(&definition, 0, &file.overrides))
+                    .context("key `overrides`")?;
                 Ok(PlanModel { name, definition })
             })
             .collect::<Result<_>>()?;
@@ -282,41 +281,42 @@ impl Plan {
                         model: model.name.clone(),
                         structure: structure.clone(),
                         seed,
-                        definition: self.cell_definition(&model.definition, seed),
+                        definition: cell_definition(&model.definition, seed, &self.overrides),
                     });
                 }
             }
         }
         cells
     }
+}
 
-    fn cell_definition(&self, definition: &toml::Table, seed: u64) -> toml::Table {
-        let mut definition = definition.clone();
-        definition.remove("retrain");
-        let train = definition
-            .entry("train")
-            .or_insert_with(|| toml::Table::new().into());
-        if let Some(train) = train.as_table_mut() {
-            train.insert("seed".into(), (seed as i64).into());
-            let o = &self.overrides;
-            if let Some(iterations) = o.iterations {
-                train.insert("iterations".into(), (iterations as i64).into());
-            }
-            if let Some(batch) = o.batch {
-                train.insert("batch".into(), (batch as i64).into());
-            }
-            if let Some(patch) = o.patch {
-                train.insert(
-                    "patch".into(),
-                    toml::Value::Array(patch.iter().map(|&n| n.into()).collect()),
-                );
-            }
-            if let Some(precision) = o.precision {
-                train.insert("precision".into(), precision.to_string().into());
-            }
+/// A cell's definition: the model's, without `retrain`, with the seed and the overrides in
+/// `train`.
+fn cell_definition(definition: &toml::Table, seed: u64, overrides: &Overrides) -> toml::Table {
+    let mut definition = definition.clone();
+    definition.remove("retrain");
+    let train = definition
+        .entry("train")
+        .or_insert_with(|| toml::Table::new().into());
+    if let Some(train) = train.as_table_mut() {
+        train.insert("seed".into(), (seed as i64).into());
+        if let Some(iterations) = overrides.iterations {
+            train.insert("iterations".into(), (iterations as i64).into());
         }
-        definition
+        if let Some(batch) = overrides.batch {
+            train.insert("batch".into(), (batch as i64).into());
+        }
+        if let Some(patch) = overrides.patch {
+            train.insert(
+                "patch".into(),
+                toml::Value::Array(patch.iter().map(|&n| n.into()).collect()),
+            );
+        }
+        if let Some(precision) = overrides.precision {
+            train.insert("precision".into(), precision.to_string().into());
+        }
     }
+    definition
 }
 
 /// The TIFFs of `noise_images`: a folder of them, or one file.
@@ -473,6 +473,18 @@ mod tests {
             (
                 format!("{PLAN}\n[evaluate]\nobjects = [\"golgi\"]"),
                 "key `evaluate.objects`: `golgi` is not among `structures`",
+            ),
+            (
+                PLAN.replace("\"nucleoli\"]", "\"../nucleoli\"]"),
+                "key `structures`: structure `../nucleoli`: a name, not a path",
+            ),
+            (
+                PLAN.replace("[models.own]", "[models.\"/own\"]"),
+                "key `models`: model `/own`: a name, not a path",
+            ),
+            (
+                PLAN.replace("iterations = 4", "iterations = 0"),
+                "key `overrides`: key `models.own.train`: `iterations` must be at least 1",
             ),
         ];
         for (text, expected) in cases {

@@ -6,7 +6,10 @@ use super::{
     cell::{self, CellState},
     plan::{Cell, Plan},
 };
-use crate::{files::write_atomic, Plugins, Registry, Trainer};
+use crate::{
+    files::{write_atomic, LOCK_FILE},
+    Plugins, Registry, Trainer,
+};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::{
@@ -48,7 +51,11 @@ pub fn prepare(
                 plan_file.display()
             );
         }
-    } else if out.exists() && fs::read_dir(out)?.next().is_some() {
+    } else if out.exists()
+        && fs::read_dir(out)?
+            .flatten()
+            .any(|entry| entry.file_name() != LOCK_FILE)
+    {
         bail!(
             "{} exists and is not a silico bench folder; choose another --out",
             out.display()

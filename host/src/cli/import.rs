@@ -25,6 +25,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
+    // The checkpoint's structure names the folders its predictions go to.
+    silico::names::check_name("--structure", &args.structure)?;
     let (registry, plugins) = global.plugins()?;
     let imported = import_weights(
         &registry,

@@ -1,7 +1,8 @@
 use anyhow::Result;
 use std::{path::PathBuf, process::ExitCode};
 
-/// Describe TIFF files: axes, shape, sample type, voxel size, channel names, value range.
+/// Describe image files (TIFF, OME-Zarr): axes, shape, sample type, voxel size, channel names,
+/// value range and non-finite voxels.
 #[derive(clap::Args)]
 #[command(after_help = "Example:\n  silico info data/synth/fields/field_000/brightfield.tif")]
 pub struct Args {

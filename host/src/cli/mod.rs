@@ -51,25 +51,34 @@ pub enum Command {
 /// The options every command takes.
 #[derive(clap::Args)]
 pub struct Global {
-    /// The registry of plugin libraries and models [default: $SILICO_REGISTRY, else the
-    /// project's registry.toml]
+    /// The registry of plugin libraries and models [default: $SILICO_REGISTRY, else the first
+    /// registry.toml in the executable's folder and the folders above it, else in the working
+    /// directory and the folders above it; each climb stops at a checkout's root (a folder
+    /// holding .git)]
     #[arg(long, global = true, value_name = "FILE")]
     registry: Option<PathBuf>,
-    /// Compute threads, for libtorch and for silico's own parallel work [default: one per core]
-    #[arg(long, global = true, value_name = "N")]
-    threads: Option<i32>,
+    /// Compute threads, for libtorch and for silico's own parallel work; at most one per core
+    /// [default: one per core]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
 }
 
 impl Global {
-    /// Sizes libtorch's threads and silico's one thread pool by `--threads`.
+    /// Sizes libtorch's threads and silico's one thread pool by `--threads`, clamped (with a
+    /// notice) to the cores this process may use: thousands of threads crash libgomp or slow
+    /// training down hundreds of times.
     pub fn apply(&self) -> Result<()> {
         let pool = rayon::ThreadPoolBuilder::new().thread_name(silico::compute_thread_name);
         let pool = match self.threads {
-            Some(threads) => {
-                let threads = threads.max(1);
-                tch::set_num_threads(threads);
-                silico::plugins::set_compute_threads(threads as usize);
-                pool.num_threads(threads as usize)
+            Some(given) => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let threads = (given as usize).min(cores);
+                if threads < given as usize {
+                    eprintln!("note: --threads {given} is more than the {cores} cores here; using {cores}");
+                }
+                tch::set_num_threads(threads as i32);
+                silico::plugins::set_compute_threads(threads);
+                pool.num_threads(threads)
             }
             None => pool,
         };
@@ -77,21 +86,23 @@ impl Global {
             .context("cannot start the compute thread pool")
     }
 
-    /// The registry file's path.
-    pub fn registry_path(&self) -> PathBuf {
-        self.registry
-            .clone()
-            .unwrap_or_else(silico::default_registry_path)
+    /// The registry file's path: `--registry`, else the one `silico::default_registry_path`
+    /// finds (see there for the search order).
+    pub fn registry_path(&self) -> Result<PathBuf> {
+        match &self.registry {
+            Some(path) => Ok(path.clone()),
+            None => silico::default_registry_path(),
+        }
     }
 
     /// The registry file.
     pub fn registry(&self) -> Result<Registry> {
-        Registry::load(&self.registry_path())
+        Registry::load(&self.registry_path()?)
     }
 
-    /// `--threads`, if given.
+    /// `--threads` as given (not clamped: a Slurm cell runs on a node with its own cores).
     pub fn threads(&self) -> Option<usize> {
-        self.threads.map(|n| n.max(1) as usize)
+        self.threads.map(|n| n as usize)
     }
 
     /// The registry and its plugin libraries, opened.
@@ -201,5 +212,13 @@ pub fn progress_visible() -> bool {
 }
 
 /// The exit status of a run stopped by a signal after saving its work (as a shell reports
-/// SIGINT).
+/// SIGINT); SIGTERM and SIGHUP stop it as Ctrl-C does, so they give it too.
 pub const INTERRUPTED: u8 = 130;
+
+/// Says on stderr that a run stopped after saving its work, and gives [`INTERRUPTED`]. Not
+/// `eprintln!`, which panics when stderr is gone, as the terminal is after SIGHUP.
+pub fn interrupted(message: std::fmt::Arguments) -> std::process::ExitCode {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{message}");
+    std::process::ExitCode::from(INTERRUPTED)
+}

@@ -4,7 +4,7 @@ use silico::{
     precision::{MemoryFormat, Precision},
     predict::{self, OutputFormat, PredictRequest, Rows, Tiling},
 };
-use silico_imaging::ChannelSelector;
+use silico_imaging::{dataset::NonFinite, ChannelSelector};
 use std::{path::PathBuf, process::ExitCode};
 
 /// Predict whole images of any size with a trained model, tile by tile; writes
@@ -68,6 +68,10 @@ pub struct Args {
     /// voxel size, said once per file]
     #[arg(long = "voxel-size", value_name = "Z,Y,X", value_delimiter = ',')]
     voxel_size: Option<Vec<f32>>,
+    /// Replace NaN and infinite voxels of a bright-field image by the mean of its finite ones
+    /// (saying how many), instead of refusing the image. Targets are never repaired.
+    #[arg(long)]
+    repair_non_finite: bool,
 }
 
 fn xyz(values: &[i64], what: &str) -> Result<[i64; 3]> {
@@ -138,6 +142,10 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         resample: !args.no_resample,
         channel: args.channel.as_deref().map(ChannelSelector::parse),
         format: args.format,
+        non_finite: match args.repair_non_finite {
+            true => NonFinite::Repair,
+            false => NonFinite::Refuse,
+        },
     };
     for p in predict::predict(&plugins, &request)? {
         let score = match (p.pearson, p.mse) {

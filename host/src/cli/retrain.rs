@@ -1,4 +1,4 @@
-use super::{progress_visible, DeviceArg, Global, PrecisionArg, VoxelArg, INTERRUPTED};
+use super::{interrupted, progress_visible, DeviceArg, Global, PrecisionArg, VoxelArg};
 use anyhow::Result;
 use silico::{
     retrain::{self, RetrainRequest},
@@ -9,7 +9,8 @@ use std::{path::PathBuf, process::ExitCode};
 /// Retrain every structure's model in turn for organelle exclusivity (Sun et al. 2022, Section
 /// 2.4): each with its loss plus p times the exclusivity term, for each p of the registry's
 /// `retrain` table, keeping the p with the best overall exclusivity / MSE. Writes Table 1, the
-/// trajectory (Fig. 5) and MSE against exclusivity (Fig. 6) under OUT/report.
+/// trajectory (Fig. 5) and MSE against exclusivity (Fig. 6) under OUT/report. Ctrl-C, SIGTERM or
+/// SIGHUP stops it with a checkpoint (exit status 130); continue with --resume.
 #[derive(clap::Args)]
 #[command(
     after_help = "Example:\n  silico retrain --model unet-tiny --data data/synth --initial runs/unet-tiny --out retrain/unet-tiny"
@@ -61,11 +62,10 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     let stop = StopSignal::on_ctrl_c()?;
     let outcome = retrain::retrain(&registry, &plugins, &request, &stop)?;
     if outcome.interrupted {
-        eprintln!(
+        return Ok(interrupted(format_args!(
             "interrupted; progress saved in {}; continue with the same command and --resume",
             request.out.display()
-        );
-        return Ok(ExitCode::from(INTERRUPTED));
+        )));
     }
     print!("{}", retrain::summary(&outcome.state));
     println!("wrote {}", request.out.join("report").display());

@@ -57,7 +57,8 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         shape,
         volume.voxel_um,
         &workflows,
-    )?;
+    )
+    .with_context(|| args.input.display().to_string())?;
     let count = labels.max_label();
     let Some(data) = labels.to_u16() else {
         bail!("{count} objects do not fit 16-bit labels; segment a smaller image");

@@ -1,10 +1,12 @@
-use super::{progress_visible, DeviceArg, Global, PrecisionArg, VoxelArg, INTERRUPTED};
+use super::{interrupted, progress_visible, DeviceArg, Global, PrecisionArg, VoxelArg};
 use anyhow::Result;
 use silico::train::{self, StopSignal, TrainRequest};
+use silico_imaging::dataset::NonFinite;
 use std::{path::PathBuf, process::ExitCode};
 
 /// Train a registry model to predict one structure from bright-field patches; writes
-/// checkpoints (safetensors) and losses.csv to --out. Ctrl-C saves a checkpoint.
+/// checkpoints (safetensors) and losses.csv to --out. Ctrl-C, SIGTERM or SIGHUP stops it at the
+/// next iteration with a checkpoint (exit status 130). One process at a time writes --out.
 #[derive(clap::Args)]
 #[command(
     after_help = "Example:\n  silico train --model unet-tiny --structure nucleoli --data data/synth --out runs/nucleoli"
@@ -33,9 +35,15 @@ pub struct Args {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Replace NaN and infinite voxels of a bright-field image by the mean of its finite ones
+    /// (saying how many), instead of refusing the image. Targets are never repaired.
+    #[arg(long)]
+    repair_non_finite: bool,
 }
 
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
+    // The structure names the run folder, and every prediction folder of the checkpoint.
+    silico::names::check_name("--structure", &args.structure)?;
     let (registry, plugins) = global.plugins()?;
     let registry = args.precision.apply(registry);
     let out = args.out.unwrap_or_else(|| {
@@ -54,16 +62,19 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         others: Vec::new(),
         progress: progress_visible(),
         voxel_size: args.voxel.get()?,
+        non_finite: match args.repair_non_finite {
+            true => NonFinite::Repair,
+            false => NonFinite::Refuse,
+        },
     };
     let stop = StopSignal::on_ctrl_c()?;
     let outcome = train::train(&plugins, &request, &stop)?;
     if outcome.interrupted {
-        eprintln!(
+        return Ok(interrupted(format_args!(
             "interrupted at iteration {}; checkpoint saved in {}; continue with the same command and --resume",
             outcome.iterations,
             outcome.checkpoint.display()
-        );
-        return Ok(ExitCode::from(INTERRUPTED));
+        )));
     }
     let losses: Vec<String> = outcome
         .last_losses

@@ -14,7 +14,7 @@ pub use objects::{
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use silico_imaging::{
-    dataset::{same_voxel_size, VoxelSize},
+    dataset::{refuse_non_finite, same_voxel_size, VoxelSize},
     tiff::read_volume,
 };
 use silico_plugin_api::{Table, Volume};
@@ -28,10 +28,15 @@ pub struct PredictionSource {
 }
 
 impl PredictionSource {
-    /// `NAME=DIR`, or `DIR` labelled by its folder name.
+    /// `NAME=DIR`, or `DIR` labelled by its folder name. A `NAME` becomes a report folder's
+    /// name, so it must be a plain name (see [`crate::names::check_name`]).
     pub fn parse(text: &str) -> Result<Self> {
         let (label, folder) = match text.split_once('=') {
             Some((label, folder)) if !label.is_empty() => {
+                crate::names::check_name("--predictions NAME", label)?;
+                if folder.is_empty() {
+                    bail!("--predictions {text}: give the folder after `=`, as NAME=DIR");
+                }
                 (label.to_string(), PathBuf::from(folder))
             }
             _ => {
@@ -80,7 +85,8 @@ fn read_single_channel(path: &Path) -> Result<Volume> {
     metric_volume(read_one_channel(path)?, path)
 }
 
-/// A single-channel image file as stored.
+/// A single-channel image file as stored; NaN and infinite voxels are refused, since every
+/// measure of them would be NaN or silently skewed.
 fn read_one_channel(path: &Path) -> Result<silico_imaging::Volume> {
     let volume = read_volume(path)?;
     if volume.shape[0] != 1 {
@@ -90,7 +96,22 @@ fn read_one_channel(path: &Path) -> Result<silico_imaging::Volume> {
             volume.shape[0]
         );
     }
+    refuse_non_finite(
+        &volume,
+        path,
+        "the evaluators need finite values (predict or export the image again)",
+    )?;
     Ok(volume)
+}
+
+/// A label image (cell or nucleus ids) as a metric input: read as integers (a float file or an
+/// id that is not one is refused) and numbered 1..=n in the order of the ids before becoming
+/// f32, since metric inputs are f32 volumes and f32 merges ids past 2^24.
+fn read_label_volume(path: &Path) -> Result<Volume> {
+    let labels = silico_imaging::read_labels(path)?;
+    let [z, y, x] = labels.shape;
+    Volume::new([1, z, y, x], labels.voxel_um, labels.to_dense_f32(path)?)
+        .with_context(|| path.display().to_string())
 }
 
 fn metric_volume(volume: silico_imaging::Volume, path: &Path) -> Result<Volume> {
@@ -161,6 +182,16 @@ mod tests {
         assert_eq!(named.folder, Path::new("out/predictions/test"));
         let plain = PredictionSource::parse("demo/predictions/unet-tiny").unwrap();
         assert_eq!(plain.label, "unet-tiny");
+    }
+
+    #[test]
+    fn prediction_names_are_not_paths() {
+        for text in ["../x=out", "a/b=out", "/abs=out", ".=out"] {
+            let message = format!("{:#}", PredictionSource::parse(text).unwrap_err());
+            assert!(message.contains("a name, not a path"), "{text}: {message}");
+        }
+        let message = format!("{:#}", PredictionSource::parse("named=").unwrap_err());
+        assert!(message.contains("give the folder"), "{message}");
     }
 
     #[test]

@@ -23,8 +23,8 @@ use crate::{
 use anyhow::{bail, Context, Result};
 use silico_imaging::{
     dataset::{
-        image_names, load_image, same_voxel_size, z_score, ImageRef, Manifest, ManifestRow,
-        VoxelSize,
+        image_names, load_image, same_voxel_size, z_score, ImageRef, LoadOptions, Manifest,
+        ManifestRow, NonFinite, VoxelSize,
     },
     image::is_zarr,
     resample::{resample_to_shape, resample_to_voxel},
@@ -65,6 +65,19 @@ pub struct Tiling {
     pub memory_budget: Option<u64>,
 }
 
+impl Tiling {
+    /// Refuses a degenerate `--tile` or `--overlap` before anything is loaded or written.
+    pub fn check(&self) -> Result<()> {
+        if let Some(tile) = self.tile {
+            return check_tile(tile, self.overlap);
+        }
+        if self.overlap.iter().any(|&o| o < 0) {
+            bail!("--overlap {:?}: overlaps cannot be negative", self.overlap);
+        }
+        Ok(())
+    }
+}
+
 impl Default for Tiling {
     fn default() -> Self {
         Self {
@@ -101,6 +114,8 @@ pub struct PredictRequest {
     /// The channel of a lone multi-channel image (`None`: it must have one).
     pub channel: Option<ChannelSelector>,
     pub format: OutputFormat,
+    /// What to do with NaN or infinite voxels of a bright-field image.
+    pub non_finite: NonFinite,
 }
 
 /// The file format predictions are written in.
@@ -243,18 +258,12 @@ impl Predictor {
     /// The tiles of an image of `size`: the user's, or the best that fit the memory budget.
     pub fn plan(&self, size: [i64; 3], tiling: &Tiling) -> Result<ChosenTiles> {
         let padded: [i64; 3] = std::array::from_fn(|a| round_up(size[a], MULTIPLE));
+        tiling.check()?;
         if let Some(tile) = tiling.tile {
-            check_tile(tile, tiling.overlap)?;
             return Ok(ChosenTiles {
                 plan: tiling::fixed_plan(padded, tile, tiling.overlap),
                 reason: "--tile".into(),
             });
-        }
-        if tiling.overlap.iter().any(|&o| o < 0) {
-            bail!(
-                "--overlap {:?}: overlaps cannot be negative",
-                tiling.overlap
-            );
         }
         let voxels: i64 = padded.iter().product();
         if voxels <= PROBES[1].iter().product() {
@@ -381,15 +390,22 @@ fn volume_to_tensor(volume: &Volume) -> Result<Tensor> {
     Ok(Tensor::from_slice(&volume.data[..z * y * x]).f_view([z as i64, y as i64, x as i64])?)
 }
 
-/// Pearson r and MSE of two equal-size tensors.
-fn agreement(prediction: &Tensor, target: &Tensor) -> (f64, f64) {
+/// Pearson r and MSE of two tensors of one shape (refused otherwise: tch panics on a mismatch).
+fn agreement(prediction: &Tensor, target: &Tensor) -> Result<(f64, f64)> {
+    if prediction.size() != target.size() {
+        bail!(
+            "the prediction's shape {:?} differs from its target's {:?}",
+            prediction.size(),
+            target.size()
+        );
+    }
     let p = prediction.to_kind(Kind::Double).flatten(0, -1);
     let t = target.to_kind(Kind::Double).flatten(0, -1);
     let (pc, tc) = (&p - p.mean(Kind::Double), &t - t.mean(Kind::Double));
     let r = (&pc * &tc).sum(Kind::Double)
         / ((&pc * &pc).sum(Kind::Double) * (&tc * &tc).sum(Kind::Double)).sqrt();
     let mse = (&p - &t).square().mean(Kind::Double);
-    (r.double_value(&[]), mse.double_value(&[]))
+    Ok((r.f_double_value(&[])?, mse.f_double_value(&[])?))
 }
 
 /// What one predicted image comes from: a lone bright-field file, or a manifest row, whose
@@ -400,6 +416,7 @@ enum Source {
 }
 
 pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Prediction>> {
+    request.tiling.check()?;
     let predictor = Predictor::load(
         plugins,
         &request.checkpoint,
@@ -455,17 +472,27 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
         }
         jobs
     };
+    let extension = match request.format {
+        OutputFormat::Tiff => "tif",
+        OutputFormat::OmeZarr => "ome.zarr",
+    };
     let folder = request.out.join(&structure);
+    refuse_colliding_names(&jobs, &folder, extension)?;
+    // Files without a voxel size are taken to be at the model's, unless the user says.
+    let options = LoadOptions {
+        non_finite: request.non_finite,
+        ..load_options(match (request.voxel_size, predictor.voxel_um) {
+            (VoxelSize::FromFile, Some(model)) => VoxelSize::Like {
+                um: model,
+                from: "the model's",
+            },
+            (given, _) => given,
+        })
+    };
+    let mut loaded = check_inputs(&jobs, options)?;
+    // Made only now that every input has its own output: a refusal leaves nothing behind.
     std::fs::create_dir_all(&folder)
         .with_context(|| format!("cannot create {}", folder.display()))?;
-    // Files without a voxel size are taken to be at the model's, unless the user says.
-    let options = load_options(match (request.voxel_size, predictor.voxel_um) {
-        (VoxelSize::FromFile, Some(model)) => VoxelSize::Like {
-            um: model,
-            from: "the model's",
-        },
-        (given, _) => given,
-    });
     if request.verbose && request.resample && predictor.voxel_um.is_none() {
         eprintln!("note: the model's training images gave no voxel size, so images are predicted at their own");
     }
@@ -479,12 +506,9 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
                 continue;
             }
         }
-        let (signal, target) = match &source {
-            Source::Image(image) => (load_image(image, options)?, None),
-            Source::Row(manifest, row) => {
-                let pair = manifest.load_pair(row, options)?;
-                (pair.signal, Some(pair.target))
-            }
+        let (signal, target) = match loaded.take() {
+            Some(input) => input,
+            None => load_source(&source, options)?,
         };
         let model_grid = predictor.voxel_um.filter(|&model| {
             request.resample && signal.voxel_known && !same_voxel_size(model, signal.voxel_um)
@@ -531,18 +555,18 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
             }
             let predicted = Volume::from_data(data, at_model.shape, at_model.voxel_um)?;
             data = resample_to_shape(&predicted, [z, y, x]).data;
-            output = Tensor::from_slice(&data).view([z as i64, y as i64, x as i64]);
+            output = Tensor::from_slice(&data).f_view([z as i64, y as i64, x as i64])?;
         }
         let mut volume = Volume::from_data(data, [1, z, y, x], signal.voxel_um)?;
         volume.voxel_known = signal.voxel_known;
         let path = match request.format {
             OutputFormat::Tiff => {
-                let path = folder.join(format!("{name}.tif"));
+                let path = folder.join(format!("{name}.{extension}"));
                 tiff::write_volume(&path, &volume)?;
                 path
             }
             OutputFormat::OmeZarr => {
-                let path = folder.join(format!("{name}.ome.zarr"));
+                let path = folder.join(format!("{name}.{extension}"));
                 let options = OmeZarrWriteOptions {
                     overwrite: true,
                     ..OmeZarrWriteOptions::default()
@@ -553,7 +577,7 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
         };
         let (pearson, mse) = match target {
             Some(target) => {
-                let (r, mse) = agreement(&output, &volume_to_tensor(&target)?);
+                let (r, mse) = agreement(&output, &volume_to_tensor(&target)?)?;
                 (Some(r), Some(mse))
             }
             None => (None, None),
@@ -570,6 +594,66 @@ pub fn predict(plugins: &Plugins, request: &PredictRequest) -> Result<Vec<Predic
     }
     write_predictions_csv(&folder.join("predictions.csv"), &predictions)?;
     Ok(predictions)
+}
+
+impl Source {
+    /// The bright-field file predicted.
+    fn signal_path(&self) -> &Path {
+        match self {
+            Source::Image(image) => &image.path,
+            Source::Row(_, row) => &row.signal.path,
+        }
+    }
+}
+
+/// Refuses two inputs whose predictions would be the same file `folder/<name>.<extension>`
+/// (the same bright-field listed twice, or `a/x/img.tif` and `b/x/img.tif`, both named `x`),
+/// naming both, before anything is written: one would silently replace the other.
+fn refuse_colliding_names(jobs: &[(String, Source)], folder: &Path, extension: &str) -> Result<()> {
+    let mut first_of: std::collections::HashMap<&str, &Path> = Default::default();
+    for (name, source) in jobs {
+        let path = source.signal_path();
+        if let Some(first) = first_of.insert(name, path) {
+            bail!(
+                "{} and {} would both be predicted to {}; give the images distinct file or folder names",
+                first.display(),
+                path.display(),
+                folder.join(format!("{name}.{extension}")).display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// An input as loaded for prediction: the bright-field and, for a manifest row, its target.
+type Loaded = (Volume, Option<Volume>);
+
+fn load_source(source: &Source, options: LoadOptions) -> Result<Loaded> {
+    Ok(match source {
+        Source::Image(image) => (load_image(image, options)?, None),
+        Source::Row(manifest, row) => {
+            let pair = manifest.load_pair(row, options)?;
+            (pair.signal, Some(pair.target))
+        }
+    })
+}
+
+/// Reads every input as it will be predicted before anything is written, so that a bad one
+/// (a target of another shape than its bright-field, NaN or infinite voxels, an unreadable
+/// file) is refused with no prediction half-written. Returns a single input loaded, so that it
+/// is read once. A lone OME-Zarr image is left to its turn: it may not fit in memory, and when
+/// streamed it is checked before its output is created.
+fn check_inputs(jobs: &[(String, Source)], options: LoadOptions) -> Result<Option<Loaded>> {
+    let in_memory = |source: &Source| !matches!(source, Source::Image(i) if is_zarr(&i.path));
+    if let [(_, source)] = jobs {
+        return in_memory(source)
+            .then(|| load_source(source, options))
+            .transpose();
+    }
+    for (_, source) in jobs.iter().filter(|(_, source)| in_memory(source)) {
+        load_source(source, options)?;
+    }
+    Ok(None)
 }
 
 /// Streams an OME-Zarr image to an OME-Zarr prediction tile by tile when `--format ome-zarr`
@@ -632,6 +716,7 @@ fn predict_streamed(
         &path,
         header.voxel_um,
         &channel_name,
+        options.non_finite,
     )?;
     Ok(Some(Prediction {
         name: name.to_string(),

@@ -8,8 +8,11 @@
 //! once: one slab of tile depth over the whole y, x extent, and one batch of tiles.
 
 use super::{tiling, ChosenTiles, Predictor};
-use anyhow::{Context, Result};
-use silico_imaging::zarr::{OmeZarrImage, OmeZarrWriteOptions, OmeZarrWriter};
+use anyhow::{bail, Context, Result};
+use silico_imaging::{
+    dataset::{NonFinite, NonFiniteVoxels, REPAIR_ADVICE},
+    zarr::{OmeZarrImage, OmeZarrWriteOptions, OmeZarrWriter},
+};
 use std::path::Path;
 use tch::{Device, Tensor};
 
@@ -17,24 +20,52 @@ use tch::{Device, Tensor};
 const STATISTICS_SLAB: usize = 8;
 
 /// The z-score (mean, 1 / sd) of channel `c`, read slab by slab; a constant image gets scale 0,
-/// as `silico_imaging::dataset::z_score` does.
-fn z_score_of(image: &OmeZarrImage, c: usize) -> Result<(f64, f64)> {
+/// as `silico_imaging::dataset::z_score` does. NaN and infinite voxels are refused, or with
+/// [`NonFinite::Repair`] taken as the finite mean (as a loaded image's are replaced by it).
+fn z_score_of(image: &OmeZarrImage, c: usize, non_finite: NonFinite) -> Result<(f64, f64)> {
     let [_, z, y, x] = image.shape();
     let (mut sum, mut count) = (0f64, 0usize);
+    let mut found = NonFiniteVoxels::default();
     let mut slabs = Vec::new();
     for z0 in (0..z).step_by(STATISTICS_SLAB) {
         let depth = STATISTICS_SLAB.min(z - z0);
         slabs.push((z0, depth));
         let data = image.read_region(c, [z0, 0, 0], [depth, y, x])?;
-        sum += data.iter().map(|&v| v as f64).sum::<f64>();
+        found = found.then(NonFiniteVoxels::of(&data, [depth, y, x]), z0);
+        sum += data
+            .iter()
+            .filter(|v| v.is_finite())
+            .map(|&v| v as f64)
+            .sum::<f64>();
         count += data.len();
     }
-    let mean = sum / count.max(1) as f64;
-    // A second pass for the variance, as z_score computes it (no cancellation).
+    let path = image.path().display();
+    match (non_finite, found.is_empty()) {
+        (_, true) => {}
+        (NonFinite::Refuse, false) => bail!("{path}: {}; {REPAIR_ADVICE}", found.describe()),
+        (NonFinite::Repair, false) if found.total() == count => {
+            bail!("{path}: all {count} voxels are NaN or infinite; there is no finite value to repair them with")
+        }
+        (NonFinite::Repair, false) => {}
+    }
+    let mean = sum / (count - found.total()).max(1) as f64;
+    if !found.is_empty() {
+        eprintln!(
+            "note: {path}: {}; replaced them with the image's finite mean {}",
+            found.describe(),
+            mean as f32
+        );
+    }
+    // A second pass for the variance, as z_score computes it (no cancellation); a repaired
+    // voxel, at the mean, adds nothing to it.
     let mut squares = 0f64;
     for (z0, depth) in slabs {
         let data = image.read_region(c, [z0, 0, 0], [depth, y, x])?;
-        squares += data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>();
+        squares += data
+            .iter()
+            .filter(|v| v.is_finite())
+            .map(|&v| (v as f64 - mean).powi(2))
+            .sum::<f64>();
     }
     let std = (squares / count.max(1) as f64).sqrt();
     Ok((mean, if std > 0.0 { 1.0 / std } else { 0.0 }))
@@ -71,12 +102,13 @@ pub(super) fn predict_streamed(
     out: &Path,
     voxel_um: [f32; 3],
     channel_name: &str,
+    non_finite: NonFinite,
 ) -> Result<()> {
     let [_, z, y, x] = image.shape();
     let size = [z as i64, y as i64, x as i64];
     let padded: [i64; 3] = std::array::from_fn(|a| tiling::round_up(size[a], tiling::MULTIPLE));
     let plan = &tiles.plan;
-    let (mean, scale) = z_score_of(image, c)?;
+    let (mean, scale) = z_score_of(image, c, non_finite)?;
     let starts: [Vec<i64>; 3] =
         std::array::from_fn(|a| tiling::tile_starts(padded[a], plan.tile[a], plan.overlap[a]));
     let cores: [Vec<(i64, i64)>; 3] =
@@ -188,12 +220,16 @@ fn read_slab(
             [inside as usize, size[1] as usize, size[2] as usize],
         )?;
         for v in &mut data {
-            *v = ((*v as f64 - mean) * scale) as f32;
+            // Non-finite only where repaired (else refused): the mean, z-scored to 0.
+            *v = match v.is_finite() {
+                true => ((*v as f64 - mean) * scale) as f32,
+                false => 0.0,
+            };
         }
         slab.narrow(0, 0, inside)
             .narrow(1, 0, size[1])
             .narrow(2, 0, size[2])
-            .f_copy_(&Tensor::from_slice(&data).view([inside, size[1], size[2]]))?;
+            .f_copy_(&Tensor::from_slice(&data).f_view([inside, size[1], size[2]])?)?;
     }
     Ok(slab)
 }

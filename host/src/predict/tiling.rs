@@ -54,8 +54,10 @@ pub fn padded(size: [i64; 3]) -> [i64; 3] {
     size.map(|n| round_up(n, MULTIPLE))
 }
 
+/// `n` rounded up to a multiple of `multiple`; a side too large to round is taken down to the
+/// largest multiple instead of overflowing (it is capped at the image anyway).
 pub fn round_up(n: i64, multiple: i64) -> i64 {
-    (n + multiple - 1) / multiple * multiple
+    n.saturating_add(multiple - 1) / multiple * multiple
 }
 
 /// Checks a user's tile and overlap: positive tiles, overlaps in [0, tile).
@@ -102,8 +104,9 @@ pub fn budget_plan(
     memory: MemoryModel,
     budget: u64,
 ) -> Result<TilePlan> {
-    let shortest: [i64; 3] =
-        std::array::from_fn(|a| round_up((2 * overlap[a]).max(MULTIPLE), MULTIPLE).min(padded[a]));
+    let shortest: [i64; 3] = std::array::from_fn(|a| {
+        round_up(overlap[a].saturating_mul(2).max(MULTIPLE), MULTIPLE).min(padded[a])
+    });
     let sides = |a: usize| {
         (1..=padded[a] / MULTIPLE)
             .map(|k| k * MULTIPLE)
@@ -209,6 +212,21 @@ mod tests {
         assert!(check_tile([16, -16, 16], [0, 0, 0]).is_err());
         assert!(check_tile([16, 16, 16], [16, 0, 0]).is_err());
         assert!(check_tile([16, 16, 16], [8, 8, 8]).is_ok());
+    }
+
+    #[test]
+    fn sides_too_large_to_round_are_capped_without_overflow() {
+        let huge = i64::MAX;
+        check_tile([huge, 16, 16], [16, 8, 8]).unwrap();
+        let plan = fixed_plan([32, 64, 64], [huge, 16, 16], [16, 8, 8]);
+        assert_eq!(plan.tile, [32, 16, 16]);
+        assert_eq!(plan.overlap, [0, 8, 8]);
+        let memory = MemoryModel {
+            fixed: 0.0,
+            per_voxel: 1.0,
+        };
+        let plan = budget_plan([32, 64, 64], [huge, huge, 8], memory, 1 << 30).unwrap();
+        assert_eq!(plan.tile, [32, 64, 64]);
     }
 
     #[test]

@@ -41,7 +41,7 @@ use crate::{
     train::{self, StopSignal, TrainRequest},
 };
 use anyhow::{bail, Context, Result};
-use silico_imaging::dataset::VoxelSize;
+use silico_imaging::dataset::{NonFinite, VoxelSize};
 use std::{
     collections::BTreeMap,
     fs,
@@ -90,6 +90,7 @@ pub fn retrain(
     };
     let table = registry.model_table(&request.model)?;
     let iterations = request.iterations.unwrap_or(settings.iterations);
+    let _lock = files::FolderLock::acquire(&request.out)?;
     let state_path = request.out.join(STATE_FILE);
     let mut state = match (request.resume, state_path.exists()) {
         (true, true) => State::resume(&state_path, &request.model, table, iterations)?,
@@ -102,13 +103,17 @@ pub fn retrain(
             request.out.display()
         ),
         (false, false) => {
-            fs::create_dir_all(&request.out)
-                .with_context(|| format!("cannot create {}", request.out.display()))?;
             let state = begin(plugins, request, table, settings, iterations)?;
             state.save(&state_path)?;
             state
         }
     };
+    for structure in &state.structures {
+        for split in ["train", "test"] {
+            // Replacing a structure's predictions leaves a temporary folder if killed.
+            files::remove_stale_temporaries(&prediction_folder(&request.out, split, structure));
+        }
+    }
 
     let retraining = Retraining {
         plugins,
@@ -318,6 +323,7 @@ fn predict_into(
                 memory_format: None,
                 verbose: false,
                 voxel_size: request.voxel_size,
+                non_finite: NonFinite::Refuse,
                 resample: true,
                 channel: None,
                 format: OutputFormat::Tiff,
@@ -419,6 +425,7 @@ impl Retraining<'_> {
                     others,
                     progress: self.request.progress,
                     voxel_size: self.request.voxel_size,
+                    non_finite: NonFinite::Refuse,
                 },
                 stop,
             )

@@ -19,6 +19,7 @@ use zarrs::plugin::{ExtensionName, ZarrVersion};
 use super::metadata::{axis_layout, read_group_attributes, AxisLayout, Multiscale, NgffVersion};
 use crate::channel::ChannelSelector;
 use crate::error::{ImagingError, Result};
+use crate::limits::check_fits;
 use crate::volume::Volume;
 
 /// One resolution level of an OME-Zarr image, opened for reading.
@@ -182,6 +183,15 @@ impl OmeZarrImage {
             .map(String::as_str)
     }
 
+    /// The axes as the metadata names them, slowest first (e.g. `["c", "z", "y", "x"]`).
+    pub fn axis_names(&self) -> Vec<&str> {
+        self.multiscale
+            .axes
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect()
+    }
+
     /// One name per channel from `omero.channels[].label`; empty where there is none.
     pub fn channel_names(&self) -> &[String] {
         &self.channel_names
@@ -249,13 +259,90 @@ impl OmeZarrImage {
         Ok(volume)
     }
 
-    /// Samples of `channels` × the (z, y, x) box, converted to f32.
-    fn read_box(
+    /// Channel `c` of this level as label ids: integer samples only, each from 0 to
+    /// `u32::MAX` (one line naming the first that is not).
+    pub fn read_labels(&self, c: usize) -> Result<Vec<u32>> {
+        self.check_channel(c)?;
+        let [_, z, y, x] = self.shape;
+        let ranges = self.subset(c..c + 1, [0, 0, 0], [z, y, x], 4)?;
+        let array = &self.array;
+        let data_type = array.data_type();
+        let folder = self.path.join(self.level_path());
+        let failed = |e: ArrayError| read_error(&folder, e);
+        macro_rules! ids {
+            ($($zarr_type:ty => $element:ty),* $(,)?) => {
+                $(
+                    if data_type.is::<$zarr_type>() {
+                        let samples: Vec<$element> =
+                            array.retrieve_array_subset(&ranges).map_err(failed)?;
+                        return samples
+                            .into_iter()
+                            .map(|v| {
+                                u32::try_from(v).map_err(|_| {
+                                    ImagingError::zarr(
+                                        &folder,
+                                        format!("holds the value {v}, which is not a label id (0 to {})", u32::MAX),
+                                    )
+                                })
+                            })
+                            .collect();
+                    }
+                )*
+            };
+        }
+        if data_type.is::<UInt32DataType>() {
+            return array.retrieve_array_subset(&ranges).map_err(failed);
+        }
+        ids!(
+            UInt8DataType => u8,
+            UInt16DataType => u16,
+            UInt64DataType => u64,
+            Int8DataType => i8,
+            Int16DataType => i16,
+            Int32DataType => i32,
+            Int64DataType => i64,
+        );
+        Err(ImagingError::zarr(
+            &folder,
+            format!(
+                "holds {} samples, but labels are integer ids: store them as uint16 or uint32",
+                self.data_type()
+            ),
+        ))
+    }
+
+    /// The array subset of `channels` × the (z, y, x) box, refused when it decodes to more than
+    /// the memory budget: its samples as stored plus `out_bytes` per sample as returned.
+    fn subset(
         &self,
         channels: Range<usize>,
         origin: [usize; 3],
         size: [usize; 3],
-    ) -> Result<Vec<f32>> {
+        out_bytes: u64,
+    ) -> Result<Vec<Range<u64>>> {
+        let samples =
+            (channels.len() as u64).saturating_mul(size.iter().map(|&n| n as u64).product::<u64>());
+        let stored = self.array.data_type().fixed_size().unwrap_or(8) as u64;
+        // A stored type of the returned width is returned as decoded, without a second copy.
+        let per_sample = if stored == out_bytes {
+            out_bytes
+        } else {
+            stored + out_bytes
+        };
+        check_fits(
+            &self.path.join(self.level_path()),
+            samples.saturating_mul(per_sample),
+            || {
+                format!(
+                    "{} channel(s) of {}x{}x{} (z, y, x) {}",
+                    channels.len(),
+                    size[0],
+                    size[1],
+                    size[2],
+                    self.data_type()
+                )
+            },
+        )?;
         let mut ranges: Vec<Range<u64>> = vec![0..1; self.layout.dimensions()];
         if let Some(c) = self.layout.c {
             ranges[c] = channels.start as u64..channels.end as u64;
@@ -263,6 +350,17 @@ impl OmeZarrImage {
         for a in 0..3 {
             ranges[self.layout.z + a] = origin[a] as u64..(origin[a] + size[a]) as u64;
         }
+        Ok(ranges)
+    }
+
+    /// Samples of `channels` × the (z, y, x) box, converted to f32.
+    fn read_box(
+        &self,
+        channels: Range<usize>,
+        origin: [usize; 3],
+        size: [usize; 3],
+    ) -> Result<Vec<f32>> {
+        let ranges = self.subset(channels, origin, size, 4)?;
         let array = &self.array;
         let data_type = array.data_type();
         let failed = |e: ArrayError| read_error(&self.path.join(self.level_path()), e);

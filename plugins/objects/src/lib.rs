@@ -261,6 +261,14 @@ impl ObjectsMetric {
 
 impl Metric for ObjectsMetric {
     fn build(config: ObjectsConfig) -> Result<Self, PluginError> {
+        // A k of 0 has no neighbours to count (its divergence would be 0/0); a k too large for
+        // the objects found is only known later, and is reported as not computable.
+        if config.compare.k.contains(&0) {
+            return Err(PluginError::new(format!(
+                "key `compare.k`: {:?}: each k counts neighbours, so must be at least 1 (and below the number of objects)",
+                config.compare.k
+            )));
+        }
         Ok(Self {
             workflows: workflows(&config.structure, &config.segmentation)?,
             structure: config.structure,

@@ -1,4 +1,4 @@
-use crate::cli::{one_line, DeviceArg, Global, INTERRUPTED};
+use crate::cli::{interrupted, one_line, DeviceArg, Global};
 use anyhow::{Context, Result};
 use silico::{
     bench::{
@@ -26,6 +26,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
+    // First: `bench run` passes SIGTERM on as soon as it stops, maybe while this one starts.
+    let stop = StopSignal::on_ctrl_c()?;
     let (registry, plugins) = global.plugins()?;
     let plan = runner::load_plan(&args.out, &registry)?;
     let cells = plan.cells();
@@ -46,10 +48,13 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         out: &args.out,
         device: args.device.device()?,
     };
-    let stop = StopSignal::on_ctrl_c()?;
     match run.run(cell, &stop) {
         Ok(Some(_)) => Ok(ExitCode::SUCCESS),
-        Ok(None) => Ok(ExitCode::from(INTERRUPTED)),
+        Ok(None) => Ok(interrupted(format_args!(
+            "interrupted; cell {} saved its training in {}; `silico bench run` continues it",
+            cell.id(),
+            cell.dir(&args.out).join("run").display()
+        ))),
         Err(error) => {
             record_failure(cell, &args.out, &one_line(&format!("{error:#}")))?;
             Err(error)

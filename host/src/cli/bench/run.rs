@@ -1,17 +1,22 @@
-use crate::cli::{DeviceArg, Global};
+use crate::cli::{interrupted, DeviceArg, Global};
 use anyhow::{Context, Result};
-use silico::bench::{
-    local::{run_cells, CellCommand},
-    runner,
-    slurm::{self, SlurmSettings},
-    summary, Cell, Plan,
+use silico::{
+    bench::{
+        local::{run_cells, CellCommand, CellOutcome},
+        runner,
+        slurm::{self, SlurmSettings},
+        summary, Cell, Plan,
+    },
+    files::FolderLock,
+    train::StopSignal,
 };
-use std::{path::PathBuf, process::ExitCode};
+use std::{io::Write, path::PathBuf, process::ExitCode};
 
 /// Run a benchmark plan: every cell (model × structure × seed) is trained, predicts its test
 /// images and is evaluated; then each model's exclusivity across structures, and the results.
 /// Rerunning skips finished cells and resumes interrupted ones; a cell whose definition changed
-/// is refused unless --rerun-changed.
+/// is refused unless --rerun-changed. Ctrl-C, SIGTERM or SIGHUP stops the running cells with
+/// their checkpoints (exit status 130); rerun the same command to continue.
 #[derive(clap::Args)]
 #[command(
     after_help = "Example:\n  silico bench run examples/bench.toml --out bench/demo --jobs 2"
@@ -45,11 +50,13 @@ enum Executor {
 }
 
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
+    let stop = StopSignal::on_ctrl_c()?;
     let (registry, plugins) = global.plugins()?;
     args.device.device()?;
     let plan = Plan::load(&args.plan, args.data.as_deref(), &registry)?;
     let slurm_settings = SlurmSettings::from_table(plan.slurm.as_ref())
         .with_context(|| args.plan.display().to_string())?;
+    let _lock = FolderLock::acquire(&args.out)?;
     let todo = runner::prepare(&plugins, &plan, &args.out, args.rerun_changed)?;
     let total = plan.cells().len();
     println!(
@@ -63,7 +70,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     if let (Executor::Slurm, false) = (args.executor, todo.is_empty()) {
         let command = CellCommand {
             silico,
-            registry: global.registry_path(),
+            registry: global.registry_path()?,
             threads: global
                 .threads()
                 .or(slurm_settings.cpus_per_task.map(|n| n as usize))
@@ -87,22 +94,32 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let command = CellCommand {
         silico,
-        registry: global.registry_path(),
+        registry: global.registry_path()?,
         threads: (threads / jobs).max(1),
         device: args.device.as_given().to_string(),
     };
     let mut finished = 0;
-    run_cells(&args.out, &todo, jobs, &command, |done| {
+    let ended = run_cells(&args.out, &todo, jobs, &command, &stop, |done| {
         finished += 1;
-        match &done.failure {
-            None => println!("[{finished}/{}] done    {}", todo.len(), done.cell),
-            Some(reason) => println!(
-                "[{finished}/{}] FAILED  {}: {reason}",
-                todo.len(),
-                done.cell
-            ),
-        }
+        let line = match &done.outcome {
+            CellOutcome::Done => format!("done    {}", done.cell),
+            CellOutcome::Interrupted => format!("stopped {}", done.cell),
+            CellOutcome::Failed(reason) => format!("FAILED  {}: {reason}", done.cell),
+        };
+        // Not println!: after SIGHUP the terminal is gone, and the cells must still be awaited.
+        let _ = writeln!(std::io::stdout(), "[{finished}/{}] {line}", todo.len());
     })?;
+    if stop.raised() {
+        let done = ended
+            .iter()
+            .filter(|f| matches!(f.outcome, CellOutcome::Done))
+            .count();
+        return Ok(interrupted(format_args!(
+            "interrupted: {done} of the {} cells to run finished, the others stopped with their checkpoints in {}; continue with the same command",
+            todo.len(),
+            args.out.display()
+        )));
+    }
     let results = summary::summarize(&plugins, &plan, &args.out)?;
     println!(
         "{} of {total} cells done, {} failed; results in {}",

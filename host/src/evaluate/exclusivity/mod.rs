@@ -133,8 +133,16 @@ pub fn exclusivity(
             let stem = image
                 .rsplit_once('.')
                 .map_or(image.as_str(), |(stem, _)| stem);
-            let mask = read_single_channel(&masks.path(stem))
-                .with_context(|| format!("the mask of image {image}"))?;
+            let path = masks.path(stem);
+            let mask =
+                read_single_channel(&path).with_context(|| format!("the mask of image {image}"))?;
+            // An empty mask leaves no voxel to average over: every measure would be NaN.
+            if mask.data().iter().all(|&v| v == 0.0) {
+                bail!(
+                    "{}: the mask of image {image} selects no voxel (all zero); give a mask with the voxels to count non-zero",
+                    path.display()
+                );
+            }
             inputs = inputs.with("mask", mask);
         }
         let values: HashMap<String, f64> = metric

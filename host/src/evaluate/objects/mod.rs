@@ -10,7 +10,7 @@
 mod report;
 
 use super::{
-    metric_volume, prediction_of, read_one_channel, read_single_channel, table, ImagePaths,
+    metric_volume, prediction_of, read_label_volume, read_one_channel, table, ImagePaths,
     PredictionSource,
 };
 use crate::{data::manifest_path, registry::ComponentRef, Plugins};
@@ -405,8 +405,8 @@ pub fn objects_report(plugins: &Plugins, request: &ObjectRequest) -> Result<Vec<
                     .with("prediction", predicted);
                 let inputs = match &request.cell_labels {
                     Some((cells, nuclei)) => inputs
-                        .with("cells", read_single_channel(&cells.path(image))?)
-                        .with("nuclei", read_single_channel(&nuclei.path(image))?),
+                        .with("cells", read_label_volume(&cells.path(image))?)
+                        .with("nuclei", read_label_volume(&nuclei.path(image))?),
                     None => inputs
                         .with(
                             "cell_membrane",
