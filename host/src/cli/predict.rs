@@ -1,5 +1,5 @@
 use super::{DeviceArg, Global, VoxelArg};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use silico::{
     precision::{MemoryFormat, Precision},
     predict::{self, OutputFormat, PredictRequest, Rows, Tiling},
@@ -80,31 +80,9 @@ fn xyz(values: &[i64], what: &str) -> Result<[i64; 3]> {
         .map_err(|_| anyhow!("--{what} takes three numbers z,y,x, got {values:?}"))
 }
 
-/// `4G`, `512M`, `100K` or plain bytes.
+/// `4G`, `512M`, `100K` or plain bytes, as `SILICO_MEMORY_LIMIT` takes them.
 fn parse_bytes(text: &str) -> Result<u64> {
-    let (number, unit) = match text
-        .trim()
-        .char_indices()
-        .find(|(_, c)| c.is_ascii_alphabetic())
-    {
-        Some((i, _)) => text.trim().split_at(i),
-        None => (text.trim(), ""),
-    };
-    let scale: u64 = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        "T" => 1 << 40,
-        _ => bail!("--memory-budget `{text}`: expected bytes with an optional K, M, G or T"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| anyhow!("--memory-budget `{text}`: expected a number such as 4G"))?;
-    if !(value.is_finite() && value > 0.0) {
-        bail!("--memory-budget `{text}`: must be positive");
-    }
-    Ok((value * scale as f64) as u64)
+    silico_imaging::limits::parse_size(text).map_err(|e| anyhow!("--memory-budget {e}"))
 }
 
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
