@@ -11,6 +11,7 @@ const REGISTRY: &str = r#"
 [plugins]
 losses = "{losses}"
 unet3d = "{unet3d}"
+objects = "{objects}"
 
 [models.unet-tiny]
 generator = { component = "unet3d", depth = 3, mult_chan = 8 }
@@ -125,4 +126,28 @@ print(json.dumps({
             && number("mean_streamed_whole") <= number("mean_blended_whole") + 0.01,
         "{report}"
     );
+
+    // The evaluators read OME-Zarr predictions as they read TIFF ones.
+    let (tiff_set, _) = predict(&data, "set_tiff", &[]);
+    let (zarr_set, _) = predict(&data, "set_zarr", &["--format", "ome-zarr"]);
+    assert!(zarr_set.join("dna/field_000.ome.zarr").is_dir());
+    let jaccard = |predictions: &Path, out: &str| {
+        ok(&run_silico(
+            &registry,
+            &[
+                "evaluate",
+                "jaccard",
+                "--data",
+                data.to_str().unwrap(),
+                "--predictions",
+                &format!("m={}", predictions.display()),
+                "--out",
+                dir.join(out).to_str().unwrap(),
+            ],
+        ));
+        std::fs::read_to_string(dir.join(out).join("jaccard.csv")).unwrap()
+    };
+    let from_tiff = jaccard(&tiff_set, "jaccard_tiff");
+    assert_eq!(from_tiff.lines().count(), 3, "{from_tiff}");
+    assert_eq!(jaccard(&zarr_set, "jaccard_zarr"), from_tiff);
 }

@@ -15,10 +15,14 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use silico_imaging::{
     dataset::{refuse_non_finite, same_voxel_size, VoxelSize},
-    tiff::read_volume,
+    read_image,
 };
 use silico_plugin_api::{Table, Volume};
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+};
 
 /// One model's predictions: a label and a folder of structure folders.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,7 +92,7 @@ fn read_single_channel(path: &Path) -> Result<Volume> {
 /// A single-channel image file as stored; NaN and infinite voxels are refused, since every
 /// measure of them would be NaN or silently skewed.
 fn read_one_channel(path: &Path) -> Result<silico_imaging::Volume> {
-    let volume = read_volume(path)?;
+    let volume = read_image(path)?;
     if volume.shape[0] != 1 {
         bail!(
             "{}: has {} channels; each image file here holds one",
@@ -117,6 +121,37 @@ fn read_label_volume(path: &Path) -> Result<Volume> {
 fn metric_volume(volume: silico_imaging::Volume, path: &Path) -> Result<Volume> {
     Volume::new(volume.shape, volume.voxel_um, volume.data)
         .with_context(|| path.display().to_string())
+}
+
+/// The predictions in `dir` as `silico predict` writes them, by image name, in name order:
+/// `<image>.tif` (or `.tiff`) files and `<image>.ome.zarr` stores. An image written both ways
+/// is refused, since either could be meant.
+fn prediction_files(dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
+    let mut files = BTreeMap::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = entry
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            bail!("{}: a prediction file's name must be UTF-8", path.display());
+        };
+        let lower = name.to_ascii_lowercase();
+        let stem = if path.is_file() && (lower.ends_with(".tif") || lower.ends_with(".tiff")) {
+            &name[..name.rfind('.').unwrap_or(name.len())]
+        } else if path.is_dir() && lower.ends_with(".ome.zarr") {
+            &name[..name.len() - ".ome.zarr".len()]
+        } else {
+            continue;
+        };
+        if let Some(other) = files.insert(stem.to_string(), path.clone()) {
+            bail!(
+                "{} and {}: two predictions of image `{stem}`; keep one",
+                other.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(files)
 }
 
 /// The prediction at `path` of the real image `real` read from `real_path`, as a metric input:

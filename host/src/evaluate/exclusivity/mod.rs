@@ -12,7 +12,7 @@ mod report;
 
 pub use report::write_report;
 
-use super::{read_single_channel, table, ImagePaths, PredictionSource};
+use super::{prediction_files, read_single_channel, table, ImagePaths, PredictionSource};
 use crate::{registry::ComponentRef, Plugins};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -257,9 +257,12 @@ impl PredictionSet {
         let mut first_images: Option<(PathBuf, BTreeSet<String>)> = None;
         for (_, dir) in &folders {
             let dir = dir.clone();
-            let images = tiff_names(&dir)?;
+            let images = prediction_names(&dir)?;
             if images.is_empty() {
-                bail!("{}: holds no TIFF files", dir.display());
+                bail!(
+                    "{}: holds no predictions (<image>.tif or <image>.ome.zarr)",
+                    dir.display()
+                );
             }
             match &first_images {
                 None => first_images = Some((dir, images)),
@@ -315,23 +318,10 @@ impl PredictionSet {
     }
 }
 
-/// The names of the `.tif`/`.tiff` files in `dir`, in name order.
-fn tiff_names(dir: &Path) -> Result<BTreeSet<String>> {
-    let mut names = BTreeSet::new();
-    for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-        let path = entry
-            .with_context(|| format!("cannot read {}", dir.display()))?
-            .path();
-        let is_tiff = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("tif") || e.eq_ignore_ascii_case("tiff"));
-        if is_tiff && path.is_file() {
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                bail!("{}: a prediction file's name must be UTF-8", path.display());
-            };
-            names.insert(name.to_string());
-        }
-    }
-    Ok(names)
+/// The file names of the predictions in `dir` (`.tif`, `.tiff`, `.ome.zarr`), in name order.
+fn prediction_names(dir: &Path) -> Result<BTreeSet<String>> {
+    Ok(prediction_files(dir)?
+        .into_values()
+        .filter_map(|path| path.file_name()?.to_str().map(String::from))
+        .collect())
 }

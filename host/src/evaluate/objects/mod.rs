@@ -10,8 +10,8 @@
 mod report;
 
 use super::{
-    metric_volume, prediction_of, read_label_volume, read_one_channel, table, ImagePaths,
-    PredictionSource,
+    metric_volume, prediction_files, prediction_of, read_label_volume, read_one_channel, table,
+    ImagePaths, PredictionSource,
 };
 use crate::{data::manifest_path, registry::ComponentRef, Plugins};
 use anyhow::{bail, Context, Result};
@@ -109,12 +109,12 @@ impl RealImages {
     }
 }
 
-/// The structure folders of `source` to evaluate, each with its image names (file stems).
+/// The structure folders of `source` to evaluate, each with its predictions by image name.
 fn structure_images(
     source: &PredictionSource,
     wanted: &[String],
     default: Option<&[&str]>,
-) -> Result<Vec<(String, Vec<String>)>> {
+) -> Result<Vec<(String, BTreeMap<String, PathBuf>)>> {
     let entries = fs::read_dir(&source.folder).with_context(|| {
         format!(
             "cannot read the predictions folder {} (one folder of TIFFs per structure)",
@@ -148,18 +148,12 @@ fn structure_images(
     let mut out = Vec::new();
     for structure in structures {
         let dir = source.folder.join(&structure);
-        let mut images = Vec::new();
-        for entry in fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "tif" || e == "tiff") {
-                if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                    images.push(stem.to_string());
-                }
-            }
-        }
-        images.sort();
+        let images = prediction_files(&dir)?;
         if images.is_empty() {
-            bail!("{}: holds no TIFF files", dir.display());
+            bail!(
+                "{}: holds no predictions (<image>.tif or <image>.ome.zarr)",
+                dir.display()
+            );
         }
         out.push((structure, images));
     }
@@ -173,16 +167,15 @@ fn structure_images(
     Ok(out)
 }
 
-/// The target and the prediction of `structure` in `image`, as metric inputs.
+/// The target of `structure` in `image` and its prediction at `path`, as metric inputs.
 fn real_and_predicted(
     real: &mut RealImages,
-    source: &PredictionSource,
     structure: &str,
     image: &str,
+    path: &Path,
 ) -> Result<(Volume, Volume)> {
     let target = real.load(structure, image)?;
-    let path = source.folder.join(structure).join(format!("{image}.tif"));
-    let predicted = prediction_of(&path, &target.volume, &target.path)?;
+    let predicted = prediction_of(path, &target.volume, &target.path)?;
     Ok((target.metric()?, predicted))
 }
 
@@ -241,9 +234,8 @@ pub fn jaccard_report(plugins: &Plugins, request: &ObjectRequest) -> Result<Jacc
                 component: JACCARD_METRIC.into(),
                 config: metric_config(request, &structure),
             })?;
-            for image in images {
-                let (target, predicted) =
-                    real_and_predicted(&mut real, source, &structure, &image)?;
+            for (image, path) in images {
+                let (target, predicted) = real_and_predicted(&mut real, &structure, &image, &path)?;
                 let inputs = MetricInputs::default()
                     .with("target", target)
                     .with("prediction", predicted);
@@ -398,8 +390,8 @@ pub fn objects_report(plugins: &Plugins, request: &ObjectRequest) -> Result<Vec<
                 component: OBJECTS_METRIC.into(),
                 config: metric_config(request, &structure),
             })?;
-            for image in &images {
-                let (target, predicted) = real_and_predicted(&mut real, source, &structure, image)?;
+            for (image, path) in &images {
+                let (target, predicted) = real_and_predicted(&mut real, &structure, image, path)?;
                 let inputs = MetricInputs::default()
                     .with("target", target)
                     .with("prediction", predicted);
@@ -426,8 +418,11 @@ pub fn objects_report(plugins: &Plugins, request: &ObjectRequest) -> Result<Vec<
                 structure,
                 images: images.len(),
                 values,
-                objects: MeasuredObject::from_table(objects, &images)
-                    .with_context(|| format!("the `{OBJECTS_METRIC}` metric's table"))?,
+                objects: MeasuredObject::from_table(
+                    objects,
+                    &images.into_keys().collect::<Vec<_>>(),
+                )
+                .with_context(|| format!("the `{OBJECTS_METRIC}` metric's table"))?,
             });
         }
     }
