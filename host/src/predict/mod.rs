@@ -1,7 +1,7 @@
 //! `silico predict`: whole images of any size through a trained generator.
 //!
 //! An image goes through the network whole when its forward pass fits the memory budget
-//! (measured on two small probe tiles, then extrapolated), since every overlap of tiles is
+//! (measured on forward passes over zeros of growing size, then extrapolated), since every overlap of tiles is
 //! computed twice; otherwise it is cut into the overlapping tiles that compute the fewest voxels
 //! within the budget, sides multiples of 16 (the U-Net's 2⁴), as many per forward pass as fit.
 //! Each tile's prediction is weighted by a separable triangular window and the weighted sum is
@@ -33,20 +33,20 @@ use silico_imaging::{
     ChannelSelector, Volume,
 };
 use std::{
-    cell::Cell,
+    cell::RefCell,
     collections::HashSet,
     path::{Path, PathBuf},
     rc::Rc,
     time::Instant,
 };
 use tch::{Device, Kind, Tensor};
-use tiling::{round_up, MemoryModel, MULTIPLE};
+use tiling::{round_up, MULTIPLE};
 
 mod memory;
 mod stream;
 mod tiling;
 
-use memory::gib;
+use memory::{gib, Probes};
 use tiling::check_tile;
 pub use tiling::TilePlan;
 
@@ -165,12 +165,12 @@ pub struct Predictor {
     numerics: Numerics,
     /// The voxel size the model was trained at, where known.
     pub voxel_um: Option<[f32; 3]>,
-    /// Measured on first need, then reused for every image.
-    memory: Cell<Option<MemoryModel>>,
+    /// The network's forward memory, measured on first need and reused for every image.
+    probes: RefCell<Probes>,
 }
 
-/// The two probe tiles whose forward passes measure the network's memory per voxel.
-const PROBES: [[i64; 3]; 2] = [[16, 32, 32], [16, 64, 64]];
+/// Images up to this many voxels (16 × 64 × 64) go through whole without measuring memory.
+const UNMEASURED_VOXELS: i64 = 16 * 64 * 64;
 
 impl Predictor {
     pub fn load(
@@ -215,7 +215,7 @@ impl Predictor {
             structure: meta.structure,
             numerics,
             voxel_um: meta.voxel_um,
-            memory: Cell::new(None),
+            probes: RefCell::new(Probes::new(device)),
         })
     }
 
@@ -266,10 +266,10 @@ impl Predictor {
             });
         }
         let voxels: i64 = padded.iter().product();
-        if voxels <= PROBES[1].iter().product() {
+        if voxels <= UNMEASURED_VOXELS {
             return Ok(ChosenTiles {
                 plan: tiling::fixed_plan(padded, padded, tiling.overlap),
-                reason: "the image is no larger than a memory probe".into(),
+                reason: "the image is small enough to go through whole".into(),
             });
         }
         let (budget, source) = match tiling.memory_budget {
@@ -279,36 +279,24 @@ impl Predictor {
                 (bytes, format!("{:.1} GiB, {source}", gib(bytes)))
             }
         };
-        let memory = self.memory_model()?;
+        let (memory, probed) = {
+            let _no_grad = tch::no_grad_guard();
+            self.probes
+                .borrow_mut()
+                .model(padded, budget, |[z, y, x]| {
+                    let zeros = Tensor::zeros([1, 1, z, y, x], (Kind::Float, self.numerics.device));
+                    self.forward(&zeros).map(drop)
+                })?
+        };
         Ok(ChosenTiles {
             plan: tiling::budget_plan(padded, tiling.overlap, memory, budget)?,
             reason: format!(
-                "memory budget {source}; a forward pass takes {:.0} MiB + {:.0} bytes per voxel",
+                "memory budget {source}; a forward pass takes {:.0} MiB + {:.0} bytes per voxel, \
+                 measured on {probed}",
                 memory.fixed / (1u64 << 20) as f64,
                 memory.per_voxel
             ),
         })
-    }
-
-    /// The generator's forward memory, measured once on two probe tiles.
-    fn memory_model(&self) -> Result<MemoryModel> {
-        if let Some(model) = self.memory.get() {
-            return Ok(model);
-        }
-        let _no_grad = tch::no_grad_guard();
-        let mut points = Vec::new();
-        for probe in PROBES {
-            let input = Tensor::zeros(
-                [1, 1, probe[0], probe[1], probe[2]],
-                (Kind::Float, self.numerics.device),
-            );
-            let ((), bytes) =
-                memory::peak_of(self.numerics.device, || self.forward(&input).map(drop))?;
-            points.push((probe.iter().product::<i64>(), bytes));
-        }
-        let model = MemoryModel::fit(points[0], points[1]);
-        self.memory.set(Some(model));
-        Ok(model)
     }
 
     /// The generator's forward pass in evaluation mode; fp32 out.
