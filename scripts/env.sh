@@ -7,7 +7,7 @@ SILICO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SILICO_CACHE="${SILICO_CACHE:-$HOME/.cache/silico}"
 SILICO_VENV="$SILICO_CACHE/torch-2.13.0"
 # Everything the project installs with pip, pinned; a change here reinstalls.
-SILICO_PY_REQUIREMENTS="torch==2.13.0 numpy==2.4.6 tifffile==2026.3.3 safetensors==0.8.0 scipy==1.17.1 scikit-image==0.26.0 scikit-learn==1.9.1 monai==1.6.1 bioimageio.core==0.11.0 tensorboard==2.21.0 pydantic==2.13.5"
+SILICO_PY_REQUIREMENTS="torch==2.13.0 numpy==2.4.6 tifffile==2026.3.3 safetensors==0.8.0 scipy==1.17.1 scikit-image==0.26.0 scikit-learn==1.9.1 monai==1.6.1 bioimageio.core==0.11.0 tensorboard==2.21.0 pydantic==2.13.5 trimesh==5.2.0 meshio==5.3.5"
 # OME-Zarr's Python readers and writers pin incompatible zarr versions (iohub 0.2 needs zarr 2,
 # ome-zarr's NGFF 0.5 needs zarr 3), so each gets a small venv of its own (no torch).
 SILICO_ZARR2_REQUIREMENTS="numpy==2.4.6 zarr==2.18.7 ome-zarr==0.11.1 iohub==0.2.3.post1 tifffile==2025.5.10"

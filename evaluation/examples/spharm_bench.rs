@@ -135,7 +135,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::create_dir_all(folder)?;
     }
     let mut table = String::from(
-        "object\tsemi_axes\tvoxels\tvertices\tdegree\tms\thausdorff_um\thausdorff_vertices_um\n",
+        "object\tsemi_axes\tvoxels\tvertices\tdegree\tsweeps\tms\thausdorff_um\thausdorff_vertices_um\n",
     );
     let mut random = SplitMix(20221);
     let (mut total_ms, mut hausdorff, mut count) = (0.0, Vec::new(), 0);
@@ -155,9 +155,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let vertex_hausdorff = spharm(&object, &vertex_measure)?.hausdorff_um;
             let voxels = object.voxels().iter().filter(|&&v| v).count();
             table.push_str(&format!(
-                "{count:02}\t{semi_axes:?}\t{voxels}\t{}\t{}\t{ms:.1}\t{:.3}\t{vertex_hausdorff:.3}\n",
+                "{count:02}\t{semi_axes:?}\t{voxels}\t{}\t{}\t{}\t{ms:.1}\t{:.3}\t{vertex_hausdorff:.3}\n",
                 fit.vertices_um.len(),
                 fit.degree,
+                fit.parameterization.relaxation_sweeps,
                 fit.hausdorff_um
             ));
             if let Some(folder) = &dump {
