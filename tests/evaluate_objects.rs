@@ -132,6 +132,33 @@ fn objects_of_the_real_images_match_and_another_structures_do_not() {
     // Golgi are fewer, larger, and sit beside the nucleus, not in it.
     assert!(value("wrong", "spatial_kl") > 10.0 * value("perfect", "spatial_kl") + 0.05);
     assert!(value("wrong", "shape_divergence/k4") > value("perfect", "shape_divergence/k4"));
+    // Each p-value names its null; the tests state the sizes they compared.
+    assert_eq!(
+        value("perfect", "shape_n/real"),
+        value("perfect", "objects/real") - value("perfect", "excluded/real")
+    );
+    let text = std::fs::read_to_string(out.join("permutation.txt")).unwrap();
+    for model in ["perfect", "wrong"] {
+        for null in ["real_halves", "pooled_labels"] {
+            let p = value(model, &format!("spatial_p_{null}"));
+            assert!(p > 0.0 && p <= 1.0, "{model} {null}: {p}");
+        }
+        assert!(
+            text.contains(&format!("{model} nucleoli:\n  shape k = 4")),
+            "{text}"
+        );
+    }
+    let n = format!(
+        "n = {} real, {} synthetic",
+        value("perfect", "shape_n/real"),
+        value("perfect", "shape_n/synthetic")
+    );
+    assert!(text.contains(&n), "{n} in {text}");
+    assert!(text.contains("p (real halves) = ") && text.contains("p (pooled labels) = "));
+    // Relabelling identical sets changes nothing much; golgi are told from nucleoli at the
+    // smallest p 50 permutations give.
+    assert!(value("perfect", "shape_p_pooled_labels/k4") > 0.5);
+    assert_eq!(value("wrong", "shape_p_pooled_labels/k4"), 0.019608);
 
     let objects = csv_rows(&out.join("objects.csv"));
     let perfect: Vec<&HashMap<String, String>> =
@@ -144,6 +171,17 @@ fn objects_of_the_real_images_match_and_another_structures_do_not() {
         }
         let radius: f64 = r["radius"].parse().unwrap();
         assert!((0.0..=1.0).contains(&radius), "{r:?}");
+    }
+    // Every object with a shape has its full descriptor, unit length, in descriptors.csv.
+    let descriptors = csv_rows(&out.join("descriptors.csv"));
+    let with_shape = objects.iter().filter(|o| !o["degree"].is_empty()).count();
+    assert_eq!(descriptors.len(), with_shape);
+    for row in &descriptors {
+        let d: Vec<f64> = (0..3 * (32 * 32 - 1))
+            .map(|i| row[&format!("d{i}")].parse().unwrap())
+            .collect();
+        let norm = d.iter().map(|v| v * v).sum::<f64>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-9, "{norm}");
     }
     for picture in [
         "divergence.png",
@@ -343,8 +381,9 @@ fn the_objects_metric_returns_its_rows_as_a_typed_table() {
     assert_eq!(tables.len(), 1);
     let objects = &tables[0];
     assert_eq!(objects.name(), "objects");
+    let names: Vec<&str> = objects.column_names().collect();
     assert_eq!(
-        objects.column_names().collect::<Vec<_>>(),
+        names[..15],
         [
             "set",
             "image",
@@ -355,6 +394,7 @@ fn the_objects_metric_returns_its_rows_as_a_typed_table() {
             "z",
             "radius",
             "inside",
+            "label",
             "hausdorff_um",
             "degree",
             "pc1",
@@ -362,6 +402,9 @@ fn the_objects_metric_returns_its_rows_as_a_typed_table() {
             "pc3"
         ]
     );
+    // Then the descriptor: (x, y, z) per harmonic of degrees 1..=31.
+    let descriptor: Vec<String> = (0..3 * (32 * 32 - 1)).map(|d| format!("d{d}")).collect();
+    assert_eq!(names[15..], descriptor);
     let sets = objects.strs("set").unwrap();
     let real = sets.iter().filter(|s| **s == "real").count();
     assert!(real >= 2, "{sets:?}");

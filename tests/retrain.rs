@@ -96,6 +96,13 @@ fn retrained() -> &'static PathBuf {
         let out = registry.dir.path().join("retrained");
         let stdout = ok(&run_silico(registry, &retrain_args(data, runs, &out)));
         assert!(stdout.contains("overall exclusivity"), "{stdout}");
+        // One line per retrained structure, each against its p = 0 control (0 is in the list).
+        let controlled = stdout
+            .lines()
+            .filter(|l| l.contains("p = 0"))
+            .filter(|l| l.starts_with("  "))
+            .count();
+        assert_eq!(controlled, 3, "{stdout}");
         out
     })
 }
@@ -167,6 +174,97 @@ fn the_report_agrees_with_the_retrained_predictions() {
         let bytes = std::fs::read(out.join("report").join(picture)).unwrap();
         assert_eq!(&bytes[1..4], b"PNG", "{picture}");
     }
+}
+
+/// The CSV file's rows as header → value maps.
+fn records(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            header
+                .iter()
+                .map(String::from)
+                .zip(r.iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+/// A six-decimal CSV number against `expected` (NaN: written empty).
+fn assert_written(written: &str, expected: f64, what: &str) {
+    if expected.is_nan() {
+        assert_eq!(written, "", "{what}");
+    } else {
+        let value: f64 = written
+            .parse()
+            .unwrap_or_else(|_| panic!("{what}: {written:?}"));
+        assert!(
+            (value - expected).abs() < 2e-6,
+            "{what}: {value} against {expected}"
+        );
+    }
+}
+
+#[test]
+fn table1_and_fig6_hold_each_steps_p0_control() {
+    let out = retrained();
+    let state = json(&out.join("state.json"));
+    let table = records(&out.join("report/table1.csv"));
+    let fig6 = records(&out.join("report/mse_vs_exclusivity.csv"));
+    let own = |m: &Value, s: &str| {
+        let value = |key: &str| m[key][s].as_f64().unwrap_or(f64::NAN);
+        (value("organelle_exclusivity"), value("mse"))
+    };
+    for (k, step) in state["steps"].as_array().unwrap().iter().enumerate() {
+        let structure = step["structure"].as_str().unwrap();
+        let control = state["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["step"] == k && c["p"].as_f64() == Some(0.0))
+            .expect("p = 0 is in the test's list");
+        let (control_exclusivity, control_mse) = own(&control["measures"], structure);
+        let (kept_exclusivity, kept_mse) = own(&step["measures"], structure);
+        let row = table.iter().find(|r| r["structure"] == structure).unwrap();
+        let kept_is_control = step["p"].as_f64() == Some(0.0);
+        assert_eq!(
+            row["control"],
+            if kept_is_control { "kept" } else { "separate" }
+        );
+        assert_written(
+            &row["exclusivity_kept"],
+            kept_exclusivity,
+            "exclusivity_kept",
+        );
+        assert_written(&row["mse_after"], kept_mse, "mse_after");
+        assert_written(
+            &row["exclusivity_control"],
+            control_exclusivity,
+            "exclusivity_control",
+        );
+        assert_written(&row["mse_control"], control_mse, "mse_control");
+        assert_written(
+            &row["exclusivity_kept_minus_control"],
+            kept_exclusivity - control_exclusivity,
+            "exclusivity_kept_minus_control",
+        );
+        assert_written(
+            &row["mse_kept_minus_control"],
+            kept_mse - control_mse,
+            "mse_kept_minus_control",
+        );
+        let point = fig6.iter().find(|r| r["structure"] == structure).unwrap();
+        assert_written(&point["exclusivity_control"], control_exclusivity, "Fig. 6");
+        assert_written(&point["mse_control"], control_mse, "Fig. 6");
+    }
+    let overall = table.iter().find(|r| r["structure"] == "overall").unwrap();
+    assert_eq!(
+        (overall["control"].as_str(), overall["mse_control"].as_str()),
+        ("", "")
+    );
 }
 
 #[test]

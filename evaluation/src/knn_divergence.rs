@@ -54,8 +54,9 @@ pub fn knn_divergence(
         .collect())
 }
 
-/// [`knn_divergence`] of `real` and `synthetic` for each k, with permutation p-values (null:
-/// the divergence between random halves of `real`, which therefore needs `max(ks) + 1` points).
+/// [`knn_divergence`] of `real` and `synthetic` for each k, with permutation p-values against
+/// `permutation.null` (with [`Null::RealHalves`](crate::permutation::Null::RealHalves), `real`
+/// needs `max(ks) + 1` points).
 pub fn knn_divergence_test(
     real: &Points,
     synthetic: &Points,

@@ -32,7 +32,7 @@ pub use knn_divergence::{knn_divergence, knn_divergence_test};
 pub use noise_ceiling::{noise_ceiling, noise_ceiling_from_clean, noise_variance, normalized_r};
 pub use paired::{mean_sd, wilcoxon, MeanSd, PairedError, Wilcoxon, WilcoxonMethod};
 pub use pca::{joint_pca, JointPca, PcaSettings};
-pub use permutation::{permutation_test, PermutationOutcome, PermutationSettings};
+pub use permutation::{permutation_test, Null, PermutationOutcome, PermutationSettings};
 pub use pixel::{data_range, pixel_metrics, ssim, PixelError, PixelMetrics};
 pub use points::{Points, StatsError};
 pub use spatial::{

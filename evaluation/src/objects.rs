@@ -10,19 +10,24 @@
 //! then compares the two sets:
 //!
 //! - shape: joint PCA of the descriptors (3 components), the kNN-purity divergence of Eq. 2 for
-//!   each k, with permutation p-values (null: random halves of the real set);
+//!   each k, with permutation p-values;
 //! - place: KL divergence of the Gaussian-kernel densities of the normalized positions on
-//!   CellOrganizer's grid, with its permutation p-value, and the kNN divergence of positions;
+//!   CellOrganizer's grid, with its permutation p-values, and the kNN divergence of positions;
 //! - the R² of shape PC1 regressed on position, per set (the paper: all below 0.1);
 //! - objects per cell, per set.
 //!
-//! A statistic the objects cannot support (too few of them) is `None` with the reason.
+//! Each permutation-tested statistic ([`TestedStatistic`]) gets a p-value against both nulls of
+//! [`crate::permutation`] (CellOrganizer's random halves of the real set, and the real/synthetic
+//! labels permuted over the pooled set), with the set sizes and k it was computed at and a
+//! [`TestedStatistic::weak`] flag for a k too large for the sets.
+//!
+//! A statistic the objects cannot support (too few of them) is an error with the reason.
 
 use crate::cell_frame::{normalize_objects, CellFrameSettings, CellMasks};
 use crate::knn_divergence::{knn_divergence, knn_divergence_test};
 use crate::pca::{joint_pca, JointPca, PcaSettings};
-use crate::permutation::{PermutationOutcome, PermutationSettings};
-use crate::points::Points;
+use crate::permutation::{Null, PermutationOutcome, PermutationSettings};
+use crate::points::{Points, StatsError};
 use crate::spatial::{cellorganizer_grid, position_r_squared, spatial_kl_test, SpatialSettings};
 use crate::spharm::{spharm, BinaryObject, SpharmSettings};
 use rayon::prelude::*;
@@ -41,7 +46,7 @@ pub struct ObjectSettings {
     pub frame: CellFrameSettings,
     /// Neighbour counts of the kNN divergences (the paper's Fig. 7 uses k = 8).
     pub k: Vec<usize>,
-    /// Random halvings of the real set for the p-values (CellOrganizer: 50).
+    /// Permutations of each null for the p-values (CellOrganizer: 50).
     pub permutations: usize,
     pub seed: u64,
     /// Principal components of the shape space (the paper: 3).
@@ -89,6 +94,8 @@ pub struct ObjectRecord {
     /// Index of the image (order of [`ObjectEvaluation::add_image`] calls) and cell id in it.
     pub image: usize,
     pub cell: u32,
+    /// Its id in its image's object segmentation (as `silico segment` writes it).
+    pub label: u32,
     pub voxels: usize,
     /// Normalized position in the cell (x along its major axis) and its radius.
     pub position: [f64; 3],
@@ -116,12 +123,64 @@ pub struct ImageCounts {
     pub synthetic: usize,
 }
 
-/// A statistic and its permutation p-value, or why it could not be computed.
-pub type Tested = Result<(f64, f64), String>;
+/// A statistic of the comparison with a permutation p-value against each [`Null`], and the
+/// sizes (and k) it was computed at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestedStatistic {
+    /// The statistic between the real and the synthetic set.
+    pub observed: f64,
+    /// Against [`Null::RealHalves`] (CellOrganizer's), or why that null could not be drawn
+    /// (a half of the real set too small for k).
+    pub p_real_halves: Result<f64, String>,
+    /// Against [`Null::PooledLabels`].
+    pub p_pooled_labels: f64,
+    /// Objects in the compared real and synthetic sets.
+    pub n_real: usize,
+    pub n_synthetic: usize,
+    /// The neighbour count of a kNN statistic; `None` for the spatial KL.
+    pub k: Option<usize>,
+}
 
-fn single(outcome: Result<PermutationOutcome, crate::points::StatsError>) -> Tested {
-    let outcome = outcome.map_err(|e| e.to_string())?;
-    Ok((outcome.observed[0], outcome.p_values[0]))
+impl TestedStatistic {
+    /// Whether k is at least half the smaller set: `2·k ≥ min(n_real, n_synthetic)` (so with
+    /// 12 synthetic objects, k = 6 is weak and k = 5 is not). Such a neighbourhood holds half or
+    /// more of the smaller set whatever the two distributions are, which pulls every kNN
+    /// fraction towards its expected value and every divergence towards 0, so the test tells
+    /// sets apart poorly. Never weak without a k.
+    pub fn weak(&self) -> bool {
+        self.k
+            .is_some_and(|k| 2 * k >= self.n_real.min(self.n_synthetic))
+    }
+}
+
+/// A tested statistic, or why it could not be computed.
+pub type Tested = Result<TestedStatistic, String>;
+
+/// Runs `test` against both nulls (the same permutation count and seed) and keeps the first
+/// value of each outcome.
+fn tested(
+    permutation: PermutationSettings,
+    k: Option<usize>,
+    test: impl Fn(&PermutationSettings) -> Result<PermutationOutcome, StatsError>,
+) -> Tested {
+    let with = |null| PermutationSettings {
+        null,
+        ..permutation
+    };
+    // The pooled-label null permutes sets of the observed sizes, so it fails only where the
+    // statistic itself does.
+    let pooled = test(&with(Null::PooledLabels)).map_err(|e| e.to_string())?;
+    let p_real_halves = test(&with(Null::RealHalves))
+        .map(|halves| halves.p_values[0])
+        .map_err(|e| e.to_string());
+    Ok(TestedStatistic {
+        observed: pooled.observed[0],
+        p_real_halves,
+        p_pooled_labels: pooled.p_values[0],
+        n_real: pooled.n_real,
+        n_synthetic: pooled.n_synthetic,
+        k,
+    })
 }
 
 /// The comparison of the real and the synthetic objects.
@@ -141,10 +200,10 @@ pub struct ObjectComparison {
     /// Indices into [`ObjectEvaluation::objects`] of the real and the synthetic rows of the
     /// embedding (objects with a descriptor).
     pub shape_rows: [Vec<usize>; 2],
-    /// kNN divergence of the shape embedding, with its p-value, per k (each k on its own, so
+    /// kNN divergence of the shape embedding, with its p-values, per k (each k on its own, so
     /// that a k too large for few objects spoils only itself).
     pub shape_divergence: Vec<Tested>,
-    /// KL divergence of the position densities, with its p-value.
+    /// KL divergence of the position densities, with its p-values.
     pub spatial_kl: Tested,
     /// kNN divergence of the positions per k.
     pub spatial_knn: Vec<Result<f64, String>>,
@@ -309,6 +368,7 @@ impl ObjectEvaluation {
                     set,
                     image,
                     cell: object.cell,
+                    label: object.label,
                     voxels: object.voxels,
                     position,
                     radius,
@@ -325,6 +385,7 @@ impl ObjectEvaluation {
         let permutation = PermutationSettings {
             permutations: s.permutations,
             seed: s.seed,
+            ..PermutationSettings::default()
         };
         let of = |set: Set| {
             self.objects
@@ -370,7 +431,9 @@ impl ObjectEvaluation {
             s.k.iter()
                 .map(|&k| {
                     let e = embedding.as_ref().map_err(Clone::clone)?;
-                    single(knn_divergence_test(&e.first, &e.second, &[k], &permutation))
+                    tested(permutation, Some(k), |settings| {
+                        knn_divergence_test(&e.first, &e.second, &[k], settings)
+                    })
                 })
                 .collect();
 
@@ -391,13 +454,10 @@ impl ObjectEvaluation {
             Ok((real_positions.clone()?, synthetic_positions.clone()?))
         };
         let spatial_kl = both().and_then(|(r, y)| {
-            single(spatial_kl_test(
-                &r,
-                &y,
-                &cellorganizer_grid(),
-                &spatial,
-                &permutation,
-            ))
+            let grid = cellorganizer_grid();
+            tested(permutation, None, |settings| {
+                spatial_kl_test(&r, &y, &grid, &spatial, settings)
+            })
         });
         let spatial_knn =
             s.k.iter()

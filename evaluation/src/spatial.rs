@@ -158,7 +158,7 @@ pub fn spatial_kl(
     Ok(p.iter().zip(&q).map(|(p, q)| p * (p / q).ln()).sum())
 }
 
-/// [`spatial_kl`] with its permutation p-value (null: KL between random halves of `real`).
+/// [`spatial_kl`] with its permutation p-value against `permutation.null`.
 pub fn spatial_kl_test(
     real: &Points,
     synthetic: &Points,

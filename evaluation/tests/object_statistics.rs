@@ -10,8 +10,9 @@ use std::{
 
 use silico_evaluation::{
     cellorganizer_grid, joint_pca, knn_divergence, knn_divergence::neighbour_fractions,
-    knn_divergence_test, position_r_squared, spatial::kernel_density, spatial_kl, spatial_kl_test,
-    PcaSettings, PermutationSettings, Points, SpatialSettings, StatsError,
+    knn_divergence_test, objects::TestedStatistic, position_r_squared, spatial::kernel_density,
+    spatial_kl, spatial_kl_test, Null, PcaSettings, PermutationSettings, Points, SpatialSettings,
+    StatsError,
 };
 
 /// Deterministic standard normals (SplitMix64 + Box–Muller), one stream per seed.
@@ -208,9 +209,11 @@ fn permutation_p_values_are_roughly_uniform_under_the_null_and_small_for_differe
         let settings = PermutationSettings {
             permutations: 50,
             seed,
+            null: Null::RealHalves,
         };
         let outcome = knn_divergence_test(&real, &synthetic, &ks, &settings).unwrap();
         assert_eq!(outcome.null[0].len(), 50);
+        assert_eq!(outcome.which_null, Null::RealHalves);
         p_values.push(outcome.p_values[0]);
     }
     let below_tenth = p_values.iter().filter(|&&p| p < 0.1).count() as f64 / seeds as f64;
@@ -232,6 +235,101 @@ fn permutation_p_values_are_roughly_uniform_under_the_null_and_small_for_differe
     let outcome =
         knn_divergence_test(&real, &shifted, &ks, &PermutationSettings::default()).unwrap();
     assert_eq!(outcome.p_values[0], 1.0 / 51.0);
+}
+
+#[test]
+fn pooled_label_p_values_are_roughly_uniform_under_the_null_and_small_for_different_sets() {
+    let ks = [4];
+    let seeds = 40;
+    let pooled = |seed| PermutationSettings {
+        permutations: 50,
+        seed,
+        null: Null::PooledLabels,
+    };
+    let mut p_values = Vec::with_capacity(seeds);
+    for seed in 0..seeds as u64 {
+        // Sizes that differ, where the real-halves null would be only approximate.
+        let real = gaussian_points(300 + 2 * seed, 30, 3, 0.0, 1.0);
+        let synthetic = gaussian_points(301 + 2 * seed, 18, 3, 0.0, 1.0);
+        let outcome = knn_divergence_test(&real, &synthetic, &ks, &pooled(seed)).unwrap();
+        assert_eq!(outcome.null[0].len(), 50);
+        assert_eq!(
+            (outcome.which_null, outcome.n_real, outcome.n_synthetic),
+            (Null::PooledLabels, 30, 18)
+        );
+        p_values.push(outcome.p_values[0]);
+    }
+    let below_tenth = p_values.iter().filter(|&&p| p < 0.1).count() as f64 / seeds as f64;
+    let below_half = p_values.iter().filter(|&&p| p < 0.5).count() as f64 / seeds as f64;
+    let mean = p_values.iter().sum::<f64>() / seeds as f64;
+    // Uniform: 0.1, 0.5 and 0.5 expected; the bands allow about three standard errors.
+    assert!(
+        below_tenth <= 0.25,
+        "fraction below 0.1: {below_tenth} ({p_values:?})"
+    );
+    assert!(
+        (0.25..=0.75).contains(&below_half),
+        "fraction below 0.5: {below_half} ({p_values:?})"
+    );
+    assert!((0.35..=0.65).contains(&mean), "mean p-value: {mean}");
+
+    let real = gaussian_points(9, 30, 3, 0.0, 1.0);
+    let shifted = gaussian_points(10, 18, 3, 1.5, 1.0);
+    let outcome = knn_divergence_test(&real, &shifted, &ks, &pooled(0)).unwrap();
+    assert_eq!(outcome.p_values[0], 1.0 / 51.0);
+    // The same seed under the other null permutes other sets but observes the same value.
+    let halves = knn_divergence_test(&real, &shifted, &ks, &PermutationSettings::default());
+    assert_eq!(halves.unwrap().observed, outcome.observed);
+}
+
+#[test]
+fn the_pooled_label_null_needs_no_second_real_point_but_the_halves_null_does() {
+    let one = gaussian_points(11, 1, 2, 0.0, 1.0);
+    let synthetic = gaussian_points(12, 6, 2, 0.0, 1.0);
+    let settings = |null| PermutationSettings {
+        permutations: 10,
+        seed: 0,
+        null,
+    };
+    assert_eq!(
+        knn_divergence_test(&one, &synthetic, &[2], &settings(Null::RealHalves)),
+        Err(StatsError::TooFewRealPoints {
+            points: 1,
+            needed: 2
+        })
+    );
+    let pooled = knn_divergence_test(&one, &synthetic, &[2], &settings(Null::PooledLabels));
+    assert_eq!(pooled.unwrap().null[0].len(), 10);
+}
+
+#[test]
+fn a_k_is_weak_exactly_when_it_reaches_half_the_smaller_set() {
+    let tested = |k, n_real, n_synthetic| TestedStatistic {
+        observed: 0.1,
+        p_real_halves: Ok(0.5),
+        p_pooled_labels: 0.5,
+        n_real,
+        n_synthetic,
+        k,
+    };
+    // 2·k ≥ min(n_real, n_synthetic), whichever set is the smaller, odd or even.
+    for (k, n_real, n_synthetic, weak) in [
+        (5, 20, 12, false),
+        (6, 20, 12, true),
+        (6, 12, 20, true),
+        (6, 13, 40, false),
+        (7, 13, 40, true),
+        (8, 16, 16, true),
+        (7, 16, 16, false),
+        (1, 1, 50, true),
+    ] {
+        assert_eq!(
+            tested(Some(k), n_real, n_synthetic).weak(),
+            weak,
+            "k = {k}, n = {n_real} real, {n_synthetic} synthetic"
+        );
+    }
+    assert!(!tested(None, 2, 2).weak(), "the spatial KL has no k");
 }
 
 #[test]
@@ -348,6 +446,7 @@ fn spatial_kl_is_zero_for_identical_sets_and_positive_for_shifted_ones() {
     let permutation = PermutationSettings {
         permutations: 20,
         seed: 3,
+        ..PermutationSettings::default()
     };
     let test = spatial_kl_test(&real, &shifted, &grid, &settings, &permutation).unwrap();
     assert_eq!(test.p_values[0], 1.0 / 21.0);

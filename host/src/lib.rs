@@ -21,6 +21,7 @@ pub mod precision;
 pub mod predict;
 pub mod registry;
 pub mod retrain;
+pub mod shape;
 pub mod tensorboard;
 pub mod train;
 pub mod trainer;

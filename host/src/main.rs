@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Import(args) => cli::import::run(args, &global),
         Command::Retrain(args) => cli::retrain::run(args, &global),
         Command::Segment(args) => cli::segment::run(args, &global),
+        Command::Shape(args) => cli::shape::run(args),
         Command::Predict(args) => cli::predict::run(args, &global),
         Command::Export(args) => cli::export::run(args, &global),
         Command::Evaluate(evaluate::Command::Exclusivity(args)) => {

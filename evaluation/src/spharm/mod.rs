@@ -170,6 +170,11 @@ pub struct SpharmFit {
     pub parameterization: ParameterizationQuality,
     /// Voxels the topology repair dropped or filled.
     pub repair: TopologyRepair,
+    /// The aligned frame in the object box's frame (x, y, z in µm from the outer corner of
+    /// voxel (0, 0, 0)): `aligned = rotation · (box − centre)`, rows the aligned axes. May be a
+    /// reflection (determinant −1).
+    pub frame_rotation: [[f64; 3]; 3],
+    pub frame_centre_um: [f64; 3],
 }
 
 impl SpharmFit {
@@ -383,7 +388,19 @@ pub fn spharm(object: &BinaryObject, settings: &SpharmSettings) -> Result<Spharm
         sphere_points: sphere_points.iter().map(|&s| s.into()).collect(),
         parameterization: parameterization.quality,
         repair,
+        frame_rotation: std::array::from_fn(|r| std::array::from_fn(|c| frame.rotation[(r, c)])),
+        // The padded grid's origin lies one voxel outside the box.
+        frame_centre_um: std::array::from_fn(|axis| {
+            frame.centre[axis] - object.voxel_size_um[2 - axis]
+        }),
     })
+}
+
+/// The symmetric Hausdorff distance between two point sets (the larger of the two directed
+/// distances), as the fits measure theirs; 0 when either set is empty.
+pub fn symmetric_hausdorff_um(a: &[[f64; 3]], b: &[[f64; 3]]) -> f64 {
+    let points = |set: &[[f64; 3]]| set.iter().map(|&p| Vec3::from(p)).collect::<Vec<_>>();
+    hausdorff::symmetric_hausdorff(&points(a), &points(b))
 }
 
 /// Laplacian smoothing steps before measuring face areas ([`QuadMesh::smoothed_face_areas`]):

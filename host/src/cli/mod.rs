@@ -11,6 +11,7 @@ pub mod plugins;
 pub mod predict;
 pub mod retrain;
 pub mod segment;
+pub mod shape;
 pub mod synth;
 pub mod train;
 
@@ -42,6 +43,7 @@ pub enum Command {
     Import(import::Args),
     Retrain(retrain::Args),
     Segment(segment::Args),
+    Shape(shape::Args),
     #[command(subcommand)]
     Evaluate(evaluate::Command),
     Predict(predict::Args),

@@ -22,19 +22,31 @@
 //!   - `cells`, and per set S in {`real`, `synthetic`}: `objects/S`, `excluded/S` (no shape
 //!     descriptor, e.g. not genus 0), `degree_capped/S` (SPHARM degree below `max_degree` for
 //!     too few vertices), `objects_per_cell/S`, `hausdorff_um/S` (mean);
-//!   - per k of `compare.k`: `shape_divergence/k<k>`, `shape_p/k<k>`, `spatial_knn/k<k>`;
-//!   - `spatial_kl`, `spatial_p`, `r2/real`, `r2/synthetic`.
+//!   - per k of `compare.k`: `shape_divergence/k<k>`, its permutation p-values
+//!     `shape_p_real_halves/k<k>` (CellOrganizer's null: random halves of the real set) and
+//!     `shape_p_pooled_labels/k<k>` (real/synthetic labels permuted over the pooled objects),
+//!     `shape_weak/k<k>` (1 where 2·k ≥ the smaller set, the test then being weak), and
+//!     `spatial_knn/k<k>`;
+//!   - `shape_n/real`, `shape_n/synthetic`: the objects the shape tests compared (those with a
+//!     descriptor);
+//!   - `spatial_kl`, `spatial_p_real_halves`, `spatial_p_pooled_labels`, and `spatial_n/real`,
+//!     `spatial_n/synthetic` (the objects inside their cells);
+//!   - `r2/real`, `r2/synthetic`.
 //! - `tables`: `objects`, one row per object, image by image (its real objects, then its
 //!   synthetic ones): `set` (`real` or `synthetic`), `image` (u64, the index of its `update`
 //!   call), `cell` and `voxels` (u64), `x`, `y`, `z` and `radius` (f64, normalized position),
-//!   `inside` (bool: inside its cell), `hausdorff_um` and `degree` (f64, of its SPHARM fit; NaN
-//!   without one), `pc1`… (f64, shape-space scores, `compare.components` of them).
+//!   `inside` (bool: inside its cell), `label` (u64, its id in the image's object
+//!   segmentation), `hausdorff_um` and `degree` (f64, of its SPHARM fit; NaN without one),
+//!   `pc1`… (f64, shape-space scores, `compare.components` of them), `d0`… (f64, the shape
+//!   descriptor the PCA took: (x, y, z) per harmonic of degrees 1..=`max_degree`; NaN without
+//!   one).
 //!
 //! A value that could not be computed (too few objects, no shape) is NaN.
 
 use silico_evaluation::objects::{
-    ObjectComparison, ObjectEvaluation, ObjectRecord, ObjectSettings, Shape,
+    ObjectComparison, ObjectEvaluation, ObjectRecord, ObjectSettings, Shape, TestedStatistic,
 };
+use silico_evaluation::permutation::Null;
 use silico_plugin_api::prelude::*;
 use silico_segmentation::{
     jaccard::overlap, segment, segment_cells, segment_objects, CellConfig, CellSegmentation,
@@ -337,20 +349,27 @@ fn values(c: &ObjectComparison) -> Vec<(String, f64)> {
     }
     for (i, k) in c.k.iter().enumerate() {
         let shape = c.shape_divergence[i].as_ref().ok();
-        out.push((
-            format!("shape_divergence/k{k}"),
-            shape.map_or(f64::NAN, |t| t.0),
+        out.extend(tested_values(
+            "shape_divergence",
+            "shape",
+            &format!("/k{k}"),
+            shape,
         ));
-        out.push((format!("shape_p/k{k}"), shape.map_or(f64::NAN, |t| t.1)));
+        out.push((
+            format!("shape_weak/k{k}"),
+            shape.map_or(f64::NAN, |t| f64::from(u8::from(t.weak()))),
+        ));
         let knn = c.spatial_knn[i].as_ref().ok();
         out.push((
             format!("spatial_knn/k{k}"),
             knn.copied().unwrap_or(f64::NAN),
         ));
     }
+    let first_shape = c.shape_divergence.iter().find_map(|t| t.as_ref().ok());
+    out.extend(sizes("shape", first_shape));
     let kl = c.spatial_kl.as_ref().ok();
-    out.push(("spatial_kl".into(), kl.map_or(f64::NAN, |t| t.0)));
-    out.push(("spatial_p".into(), kl.map_or(f64::NAN, |t| t.1)));
+    out.extend(tested_values("spatial_kl", "spatial", "", kl));
+    out.extend(sizes("spatial", kl));
     out.push((
         "r2/real".into(),
         *c.r_squared[0].as_ref().unwrap_or(&f64::NAN),
@@ -360,6 +379,42 @@ fn values(c: &ObjectComparison) -> Vec<(String, f64)> {
         *c.r_squared[1].as_ref().unwrap_or(&f64::NAN),
     ));
     out
+}
+
+/// `<statistic><suffix>` and its p-value against each null, `<what>_p_<null><suffix>`; NaN
+/// where not computed.
+fn tested_values(
+    statistic: &str,
+    what: &str,
+    suffix: &str,
+    tested: Option<&TestedStatistic>,
+) -> Vec<(String, f64)> {
+    let p = |null: Null| {
+        tested.map_or(f64::NAN, |t| match null {
+            Null::RealHalves => t.p_real_halves.clone().unwrap_or(f64::NAN),
+            Null::PooledLabels => t.p_pooled_labels,
+        })
+    };
+    let mut out = vec![(
+        format!("{statistic}{suffix}"),
+        tested.map_or(f64::NAN, |t| t.observed),
+    )];
+    out.extend(Null::ALL.map(|null| (format!("{what}_p_{}{suffix}", null.name()), p(null))));
+    out
+}
+
+/// `<what>_n/real` and `<what>_n/synthetic`: the objects the tests compared.
+fn sizes(what: &str, tested: Option<&TestedStatistic>) -> [(String, f64); 2] {
+    [
+        (
+            format!("{what}_n/real"),
+            tested.map_or(f64::NAN, |t| t.n_real as f64),
+        ),
+        (
+            format!("{what}_n/synthetic"),
+            tested.map_or(f64::NAN, |t| t.n_synthetic as f64),
+        ),
+    ]
 }
 
 /// One row per object: where it is, its shape fit, and its scores in the shape space.
@@ -391,6 +446,7 @@ fn objects_table(
     table = table
         .column("radius", objects.iter().map(|o| o.radius))
         .column("inside", objects.iter().map(|o| o.inside_cell))
+        .column("label", objects.iter().map(|o| u64::from(o.label)))
         .column(
             "hausdorff_um",
             objects.iter().map(|o| shape(o, |s| s.hausdorff_um)),
@@ -405,6 +461,19 @@ fn objects_table(
             scores
                 .iter()
                 .map(|s| s.and_then(|s| s.get(pc).copied()).unwrap_or(f64::NAN)),
+        );
+    }
+    // Every descriptor has the same length (degrees up to `max_degree`, zero-padded).
+    let descriptor_len = objects
+        .iter()
+        .find_map(|o| o.shape.as_ref().ok())
+        .map_or(0, |s| s.descriptor.len());
+    for d in 0..descriptor_len {
+        table = table.column(
+            &format!("d{d}"),
+            objects
+                .iter()
+                .map(|o| o.shape.as_ref().map_or(f64::NAN, |s| s.descriptor[d])),
         );
     }
     table.build()

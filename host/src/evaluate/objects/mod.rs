@@ -7,7 +7,10 @@
 //! manifests (`<structure>.csv`, whose rows name the same images); the cells of an image are
 //! segmented from its real `cell_membrane` and `dna` images. Images are streamed one at a time.
 
+mod permutation_notes;
 mod report;
+
+pub use permutation_notes::permutation_text;
 
 use super::{
     metric_volume, prediction_files, prediction_of, read_label_volume, read_one_channel, table,
@@ -296,11 +299,15 @@ pub struct MeasuredObject {
     pub position: [f64; 3],
     pub radius: f64,
     pub inside: bool,
+    /// Its id in its image's object segmentation.
+    pub label: u64,
     /// Of its SPHARM fit; NaN without one.
     pub hausdorff_um: f64,
     pub degree: f64,
     /// Scores in the shape space: PC1, PC2, …; NaN without a shape.
     pub scores: Vec<f64>,
+    /// The shape descriptor the PCA took; NaN without a shape.
+    pub descriptor: Vec<f64>,
 }
 
 impl MeasuredObject {
@@ -317,10 +324,19 @@ impl MeasuredObject {
             table.u64s("voxels")?,
         );
         let position = [table.f64s("x")?, table.f64s("y")?, table.f64s("z")?];
-        let (radius, inside) = (table.f64s("radius")?, table.bools("inside")?);
+        let (radius, inside, label) = (
+            table.f64s("radius")?,
+            table.bools("inside")?,
+            table.u64s("label")?,
+        );
         let (hausdorff_um, degree) = (table.f64s("hausdorff_um")?, table.f64s("degree")?);
         let scores = (1..)
             .map(|pc| format!("pc{pc}"))
+            .take_while(|name| table.has_column(name))
+            .map(|name| table.f64s(&name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let descriptor = (0..)
+            .map(|d| format!("d{d}"))
             .take_while(|name| table.has_column(name))
             .map(|name| table.f64s(&name))
             .collect::<Result<Vec<_>, _>>()?;
@@ -341,9 +357,11 @@ impl MeasuredObject {
                     position: position.map(|axis| axis[i]),
                     radius: radius[i],
                     inside: inside[i],
+                    label: label[i],
                     hausdorff_um: hausdorff_um[i],
                     degree: degree[i],
                     scores: scores.iter().map(|pc| pc[i]).collect(),
+                    descriptor: descriptor.iter().map(|d| d[i]).collect(),
                 })
             })
             .collect()
@@ -373,10 +391,12 @@ impl ObjectSummary {
     }
 }
 
-/// `silico evaluate objects`: writes `objects.csv` (one row per object), `summary.csv` and
+/// `silico evaluate objects`: writes `objects.csv` (one row per object), `descriptors.csv`
+/// (the shape descriptor of every object that has one), `summary.csv` and
 /// `summary.json` (one row per model and structure, like Supplementary Tables S3–S5),
-/// `divergence.png` (Fig. 7), and per model and structure `embedding-*.png` (the shape space)
-/// and `radial-*.png` (normalized radial positions).
+/// `permutation.txt` (each p-value with its null, n and k), `divergence.png` (Fig. 7), and per
+/// model and structure `embedding-*.png` (the shape space) and `radial-*.png` (normalized
+/// radial positions).
 pub fn objects_report(plugins: &Plugins, request: &ObjectRequest) -> Result<Vec<ObjectSummary>> {
     fs::create_dir_all(&request.out)
         .with_context(|| format!("cannot create {}", request.out.display()))?;

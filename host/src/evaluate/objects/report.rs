@@ -1,7 +1,7 @@
 //! The files of the object-based evaluations, each written atomically: `jaccard.csv`,
 //! `jaccard_summary.csv` and `jaccard.png` (Fig. 3); `objects.csv` (one row per object),
-//! `summary.csv` and `summary.json` (one row per model and structure, like Supplementary Tables
-//! S3–S5), `divergence.png` (Fig. 7), and per model and structure `embedding-*.png` (the shape
+//! `descriptors.csv` (the shape descriptor of each), `summary.csv` and `summary.json` (one row per model and structure, like Supplementary Tables
+//! S3–S5), `permutation.txt` (the permutation tests in words), `divergence.png` (Fig. 7), and per model and structure `embedding-*.png` (the shape
 //! space) and `radial-*.png` (normalized radial positions).
 
 use super::{ImageJaccard, JaccardSummary, ObjectSummary};
@@ -31,10 +31,15 @@ pub fn write_jaccard(
 /// Writes the object files into `out`.
 pub fn write_objects(out: &Path, summaries: &[ObjectSummary]) -> Result<()> {
     write_atomic(&out.join("objects.csv"), &objects_csv(summaries)?)?;
+    write_atomic(&out.join("descriptors.csv"), &descriptors_csv(summaries)?)?;
     write_atomic(&out.join("summary.csv"), &summary_csv(summaries)?)?;
     write_atomic(
         &out.join("summary.json"),
         serde_json::to_string_pretty(summaries)?.as_bytes(),
+    )?;
+    write_atomic(
+        &out.join("permutation.txt"),
+        super::permutation_text(summaries).as_bytes(),
     )?;
     write_atomic(&out.join("divergence.png"), &divergence_png(summaries)?)?;
     for s in summaries {
@@ -228,6 +233,46 @@ fn objects_csv(summaries: &[ObjectSummary]) -> Result<Vec<u8>> {
                 pc2: Number(o.score(2)),
                 pc3: Number(o.score(3)),
             }
+        })
+    });
+    csv_text(&header, rows)
+}
+
+/// `descriptors.csv`: one row per object with a shape, named as in `objects.csv` (and by its
+/// label in the image's segmentation), then `d0`… of the descriptor the PCA took, in full
+/// precision (shortest round-trip decimal), so the shape statistics can be recomputed.
+fn descriptors_csv(summaries: &[ObjectSummary]) -> Result<Vec<u8>> {
+    let length = summaries
+        .iter()
+        .flat_map(|s| &s.objects)
+        .map(|o| o.descriptor.len())
+        .max()
+        .unwrap_or(0);
+    let mut header: Vec<String> = [
+        "model",
+        "structure",
+        "set",
+        "image",
+        "cell",
+        "label",
+        "degree",
+    ]
+    .map(String::from)
+    .into();
+    header.extend((0..length).map(|d| format!("d{d}")));
+    let rows = summaries.iter().flat_map(|s| {
+        s.objects.iter().filter(|o| o.degree.is_finite()).map(|o| {
+            let mut row = vec![
+                s.model.clone(),
+                s.structure.clone(),
+                o.set.clone(),
+                o.image.clone(),
+                o.cell.to_string(),
+                o.label.to_string(),
+                format!("{:.0}", o.degree),
+            ];
+            row.extend(o.descriptor.iter().map(f64::to_string));
+            row
         })
     });
     csv_text(&header, rows)
