@@ -144,33 +144,15 @@ fn by_label(rows: Vec<HashMap<String, String>>) -> HashMap<u16, HashMap<String, 
 }
 
 /// Opens every mesh with trimesh and meshio, and measures the symmetric Hausdorff distance
-/// between its vertices and the label's voxel surface (python/compare_aicsshparam.py's
-/// `voxel_surface`, voxel centres at index × voxel size). Prints `label watertight winding
+/// between its vertices and the label's voxel surface (python/voxel_surface.py, voxel centres
+/// at index × voxel size; the python folder comes as the last argument). Prints `label watertight winding
 /// volume meshio_points meshio_triangles trimesh_points trimesh_triangles hausdorff`.
 const CHECK_MESHES: &str = r#"
 import sys, glob, os
+sys.path.insert(0, sys.argv.pop())
+from voxel_surface import voxel_surface
 import numpy as np, tifffile, trimesh, meshio
 from scipy.spatial import cKDTree
-
-def voxel_surface(image):
-    padded = np.pad(image.astype(bool), 1)
-    points = []
-    for axis in range(3):
-        for step in (1, -1):
-            neighbour = np.roll(padded, -step, axis=axis)
-            faces = np.argwhere(padded & ~neighbour).astype(float) - 1.0
-            offset = np.zeros(3)
-            offset[axis] = 0.5 * step
-            centres = faces + offset
-            others = [a for a in range(3) if a != axis]
-            for du in (-0.5, 0.0, 0.5):
-                for dv in (-0.5, 0.0, 0.5):
-                    shift = np.zeros(3)
-                    shift[others[0]] = du
-                    shift[others[1]] = dv
-                    points.append(centres + shift)
-    zyx = np.unique(np.round(np.concatenate(points) * 2).astype(np.int64), axis=0) / 2.0
-    return zyx[:, ::-1]
 
 labels_path, meshes, vz, vy, vx = sys.argv[1], sys.argv[2], *map(float, sys.argv[3:6])
 labels = tifffile.imread(labels_path)
@@ -178,7 +160,7 @@ for path in sorted(glob.glob(os.path.join(meshes, "label_*.ply"))):
     label = int(os.path.basename(path)[len("label_"):-len(".ply")])
     mesh = trimesh.load(path, process=False)
     other = meshio.read(path)
-    surface = voxel_surface(labels == label) * np.array([vx, vy, vz])
+    surface = voxel_surface(labels == label)[0] * np.array([vx, vy, vz])
     vertices = np.asarray(mesh.vertices)
     hausdorff = max(
         cKDTree(surface).query(vertices)[0].max(), cKDTree(vertices).query(surface)[0].max()
@@ -255,6 +237,7 @@ fn shape_fits_genus_zero_objects_refuses_the_torus_and_writes_meshes_that_match(
             Path::new(&voxel[0]),
             Path::new(&voxel[1]),
             Path::new(&voxel[2]),
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../python"),
         ],
     );
     let lines: Vec<Vec<&str>> = printed.lines().map(|l| l.split(' ').collect()).collect();

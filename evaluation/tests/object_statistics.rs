@@ -197,6 +197,24 @@ fn knn_divergence_refuses_bad_input() {
     );
 }
 
+/// p-values of tests under their null: uniform, so 0.1, 0.5 and 0.5 are expected below 0.1,
+/// below 0.5 and on average; the bands allow about three standard errors over 40 seeds.
+fn assert_roughly_uniform(p_values: &[f64]) {
+    let n = p_values.len() as f64;
+    let below_tenth = p_values.iter().filter(|&&p| p < 0.1).count() as f64 / n;
+    let below_half = p_values.iter().filter(|&&p| p < 0.5).count() as f64 / n;
+    let mean = p_values.iter().sum::<f64>() / n;
+    assert!(
+        below_tenth <= 0.25,
+        "fraction below 0.1: {below_tenth} ({p_values:?})"
+    );
+    assert!(
+        (0.25..=0.75).contains(&below_half),
+        "fraction below 0.5: {below_half} ({p_values:?})"
+    );
+    assert!((0.35..=0.65).contains(&mean), "mean p-value: {mean}");
+}
+
 #[test]
 fn permutation_p_values_are_roughly_uniform_under_the_null_and_small_for_different_sets() {
     let ks = [8];
@@ -216,19 +234,7 @@ fn permutation_p_values_are_roughly_uniform_under_the_null_and_small_for_differe
         assert_eq!(outcome.which_null, Null::RealHalves);
         p_values.push(outcome.p_values[0]);
     }
-    let below_tenth = p_values.iter().filter(|&&p| p < 0.1).count() as f64 / seeds as f64;
-    let below_half = p_values.iter().filter(|&&p| p < 0.5).count() as f64 / seeds as f64;
-    let mean = p_values.iter().sum::<f64>() / seeds as f64;
-    // Uniform: 0.1, 0.5 and 0.5 expected; the bands allow about three standard errors.
-    assert!(
-        below_tenth <= 0.25,
-        "fraction below 0.1: {below_tenth} ({p_values:?})"
-    );
-    assert!(
-        (0.25..=0.75).contains(&below_half),
-        "fraction below 0.5: {below_half}"
-    );
-    assert!((0.35..=0.65).contains(&mean), "mean p-value: {mean}");
+    assert_roughly_uniform(&p_values);
 
     let real = gaussian_points(7, 120, 3, 0.0, 1.0);
     let shifted = gaussian_points(8, 60, 3, 1.5, 1.0);
@@ -259,19 +265,7 @@ fn pooled_label_p_values_are_roughly_uniform_under_the_null_and_small_for_differ
         );
         p_values.push(outcome.p_values[0]);
     }
-    let below_tenth = p_values.iter().filter(|&&p| p < 0.1).count() as f64 / seeds as f64;
-    let below_half = p_values.iter().filter(|&&p| p < 0.5).count() as f64 / seeds as f64;
-    let mean = p_values.iter().sum::<f64>() / seeds as f64;
-    // Uniform: 0.1, 0.5 and 0.5 expected; the bands allow about three standard errors.
-    assert!(
-        below_tenth <= 0.25,
-        "fraction below 0.1: {below_tenth} ({p_values:?})"
-    );
-    assert!(
-        (0.25..=0.75).contains(&below_half),
-        "fraction below 0.5: {below_half} ({p_values:?})"
-    );
-    assert!((0.35..=0.65).contains(&mean), "mean p-value: {mean}");
+    assert_roughly_uniform(&p_values);
 
     let real = gaussian_points(9, 30, 3, 0.0, 1.0);
     let shifted = gaussian_points(10, 18, 3, 1.5, 1.0);
