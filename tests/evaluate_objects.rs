@@ -176,6 +176,17 @@ fn objects_of_the_real_images_match_and_another_structures_do_not() {
     let descriptors = csv_rows(&out.join("descriptors.csv"));
     let with_shape = objects.iter().filter(|o| !o["degree"].is_empty()).count();
     assert_eq!(descriptors.len(), with_shape);
+    // The two files join on the object's name, its label included.
+    let key = |row: &HashMap<String, String>| {
+        ["model", "structure", "set", "image", "cell", "label"].map(|f| row[f].clone())
+    };
+    let shaped: std::collections::HashSet<_> = objects
+        .iter()
+        .filter(|o| !o["degree"].is_empty())
+        .map(key)
+        .collect();
+    assert_eq!(shaped.len(), with_shape, "object names are unique");
+    assert!(descriptors.iter().all(|row| shaped.contains(&key(row))));
     for row in &descriptors {
         let d: Vec<f64> = (0..3 * (32 * 32 - 1))
             .map(|i| row[&format!("d{i}")].parse().unwrap())

@@ -1,8 +1,9 @@
 //! The files of the object-based evaluations, each written atomically: `jaccard.csv`,
 //! `jaccard_summary.csv` and `jaccard.png` (Fig. 3); `objects.csv` (one row per object),
-//! `descriptors.csv` (the shape descriptor of each), `summary.csv` and `summary.json` (one row per model and structure, like Supplementary Tables
-//! S3–S5), `permutation.txt` (the permutation tests in words), `divergence.png` (Fig. 7), and per model and structure `embedding-*.png` (the shape
-//! space) and `radial-*.png` (normalized radial positions).
+//! `descriptors.csv` (the shape descriptor of each), `summary.csv` and `summary.json` (one row
+//! per model and structure, like Supplementary Tables S3–S5), `permutation.txt` (the
+//! permutation tests in words), `divergence.png` (Fig. 7), and per model and structure
+//! `embedding-*.png` (the shape space) and `radial-*.png` (normalized radial positions).
 
 use super::{ImageJaccard, JaccardSummary, ObjectSummary};
 use crate::{evaluate::csv_text, files::write_atomic};
@@ -181,6 +182,7 @@ fn objects_csv(summaries: &[ObjectSummary]) -> Result<Vec<u8>> {
         set: &'a str,
         image: &'a str,
         cell: u64,
+        label: u64,
         voxels: u64,
         x: Number,
         y: Number,
@@ -199,6 +201,7 @@ fn objects_csv(summaries: &[ObjectSummary]) -> Result<Vec<u8>> {
         "set",
         "image",
         "cell",
+        "label",
         "voxels",
         "x",
         "y",
@@ -221,6 +224,7 @@ fn objects_csv(summaries: &[ObjectSummary]) -> Result<Vec<u8>> {
                 set: &o.set,
                 image: &o.image,
                 cell: o.cell,
+                label: o.label,
                 voxels: o.voxels,
                 x,
                 y,
