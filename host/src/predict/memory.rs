@@ -83,13 +83,20 @@ const FIRST_PROBE: [i64; 3] = [16, 32, 32];
 /// Successive slopes that agree this closely say the activations now dominate the peak.
 const SLOPE_AGREEMENT: f64 = 0.1;
 
+/// Probes stop at an eighth of the image (or 16 × 64 × 64 voxels, if more), so that measuring
+/// costs about a quarter of one whole-image pass: probing on to half of an Allen-size image made
+/// an fp32 prediction take 22.9 s instead of 12.1 s.
+const LARGEST_PROBE_FRACTION: i64 = 8;
+const LARGEST_PROBE_FLOOR: i64 = 16 * 64 * 64;
+
 /// Forward passes on zeros of growing size, measured until the peak grows linearly.
 ///
 /// A small tile's peak is dominated by what does not grow with it (weights laid out for the
 /// kernels, the deepest levels' buffers): through two small probes a paper-size U-Net seemed to
 /// take 170 bytes per voxel where large tiles take 640. So probes double until two successive
-/// slopes agree, the image is reached, or the next probe would exceed the budget; the line
-/// through the last two is then accurate up to the largest probe and safe beyond it.
+/// slopes agree, an eighth of the image is reached, or the next probe would exceed the budget;
+/// the line through the last two is then accurate up to the largest probe, and beyond it as far
+/// as the peak stays linear.
 pub struct Probes {
     device: Device,
     /// (voxels, peak bytes), smallest first.
@@ -128,6 +135,11 @@ impl Probes {
                 break;
             };
             let voxels: i64 = next.iter().product();
+            let largest =
+                (padded.iter().product::<i64>() / LARGEST_PROBE_FRACTION).max(LARGEST_PROBE_FLOOR);
+            if voxels > largest {
+                break;
+            }
             if self.points.len() >= 2 && self.line().bytes(voxels) > budget as f64 {
                 // Tiles will be no larger than the probes already made.
                 break;
