@@ -195,7 +195,10 @@ fn table<'a>(tables: &'a [Table], name: &str, metric: &str) -> Result<&'a Table>
 }
 
 /// CSV text: the `header` record, then one record per row, serialized in the header's order.
-fn csv_text<R: Serialize>(header: &[String], rows: impl IntoIterator<Item = R>) -> Result<Vec<u8>> {
+pub(crate) fn csv_text<R: Serialize>(
+    header: &[String],
+    rows: impl IntoIterator<Item = R>,
+) -> Result<Vec<u8>> {
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::new());

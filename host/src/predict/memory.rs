@@ -3,8 +3,8 @@
 //!
 //! On the CPU the peak is the process's resident high-water mark (`VmHWM`), which Linux resets
 //! on request (`/proc/self/clear_refs`); on CUDA it is the device memory the caching allocator
-//! reserved during the pass (`cudaMemGetInfo` before and after; the allocator keeps what it
-//! reserved, so the difference is the pass's peak).
+//! has reserved since before the first probe (`cudaMemGetInfo`; the allocator keeps what it
+//! reserved, so against that start each probe counts its own peak, not only its growth).
 
 use super::tiling::MemoryModel;
 use anyhow::{bail, Context, Result};

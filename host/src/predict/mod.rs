@@ -1,9 +1,10 @@
 //! `silico predict`: whole images of any size through a trained generator.
 //!
 //! An image goes through the network whole when its forward pass fits the memory budget
-//! (measured on forward passes over zeros of growing size, then extrapolated), since every overlap of tiles is
-//! computed twice; otherwise it is cut into the overlapping tiles that compute the fewest voxels
-//! within the budget, sides multiples of 16 (the U-Net's 2⁴), as many per forward pass as fit.
+//! (measured on forward passes over zeros of growing size, then extrapolated), since every
+//! overlap of tiles is computed twice; otherwise it is cut into the overlapping tiles that
+//! compute the fewest voxels within the budget, sides multiples of 16 (the U-Net's 2⁴), as many
+//! per forward pass as fit.
 //! Each tile's prediction is weighted by a separable triangular window and the weighted sum is
 //! divided by the summed weights, so that no seam shows (pytorch_fnet's `predict_piecewise`).
 //! Forward passes run at the requested precision (autocast) and, where it was measured to pay,

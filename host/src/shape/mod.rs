@@ -5,7 +5,7 @@
 
 mod mesh;
 
-use crate::files::write_atomic;
+use crate::{evaluate::csv_text, files::write_atomic};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use mesh::ImageFrame;
@@ -235,16 +235,6 @@ fn refusal_kind(error: &SpharmError) -> &'static str {
         | SpharmError::ShapeMismatch { .. }
         | SpharmError::InvalidVoxelSize { .. } => "invalid object",
     }
-}
-
-/// CSV text of `header` then `rows`.
-fn csv_text(header: &[String], rows: impl IntoIterator<Item = Vec<String>>) -> Result<Vec<u8>> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(header)?;
-    for row in rows {
-        writer.write_record(&row)?;
-    }
-    Ok(writer.into_inner().map_err(|e| e.into_error())?)
 }
 
 fn strings(names: &[&str]) -> Vec<String> {
