@@ -110,7 +110,6 @@ pub struct ObjectRecord {
 pub struct Shape {
     pub descriptor: Vec<f64>,
     pub degree: usize,
-    pub degree_capped: bool,
     /// Between the object's surface and its reconstruction (Supplementary Table S3).
     pub hausdorff_um: f64,
 }
@@ -191,8 +190,6 @@ pub struct ObjectComparison {
     /// Objects per set, and those without a shape descriptor.
     pub objects: [usize; 2],
     pub excluded: [usize; 2],
-    /// Objects whose degree was capped below `spharm.max_degree` for having too few vertices.
-    pub degree_capped: [usize; 2],
     /// Mean Hausdorff distance of the descriptors' reconstructions, µm, per set.
     pub hausdorff_um: [f64; 2],
     /// The joint shape space; its rows follow [`ObjectComparison::shape_rows`].
@@ -322,7 +319,6 @@ impl ObjectEvaluation {
                 Ok(Shape {
                     descriptor: fit.descriptor(self.settings.spharm.unit_length),
                     degree: fit.degree,
-                    degree_capped: fit.degree_capped,
                     hausdorff_um: fit.hausdorff_um,
                 })
             })
@@ -482,11 +478,6 @@ impl ObjectEvaluation {
         });
         let count = |set: Set| of(set).count();
         let excluded = |set: Set| of(set).filter(|(_, o)| o.shape.is_err()).count();
-        let capped = |set: Set| {
-            of(set)
-                .filter(|(_, o)| o.shape.as_ref().is_ok_and(|s| s.degree_capped))
-                .count()
-        };
         let hausdorff = |set: Set| {
             let values: Vec<f64> = of(set)
                 .filter_map(|(_, o)| o.shape.as_ref().ok().map(|s| s.hausdorff_um))
@@ -498,7 +489,6 @@ impl ObjectEvaluation {
             cells: self.cells,
             objects: [count(Set::Real), count(Set::Synthetic)],
             excluded: [excluded(Set::Real), excluded(Set::Synthetic)],
-            degree_capped: [capped(Set::Real), capped(Set::Synthetic)],
             hausdorff_um: [hausdorff(Set::Real), hausdorff(Set::Synthetic)],
             embedding,
             shape_rows,

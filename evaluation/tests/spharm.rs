@@ -30,10 +30,25 @@ fn voxelize(
     rotation: [[f64; 3]; 3],
     inside: impl Fn([f64; 3]) -> bool,
 ) -> BinaryObject {
+    voxelize_off_grid(half, rotation, [0.23; 3], inside)
+}
+
+/// [`voxelize`] with the shape's centre `offset` (x, y, z, in voxels) off the box's centre
+/// voxel.
+fn voxelize_off_grid(
+    half: usize,
+    rotation: [[f64; 3]; 3],
+    offset: [f64; 3],
+    inside: impl Fn([f64; 3]) -> bool,
+) -> BinaryObject {
     let side = 2 * half + 1;
-    let centre = half as f64 + 0.23;
+    let centre = offset.map(|o| half as f64 + o);
     BinaryObject::from_fn([side; 3], ISOTROPIC, |z, y, x| {
-        let p = [x as f64 - centre, y as f64 - centre, z as f64 - centre];
+        let p = [
+            x as f64 - centre[0],
+            y as f64 - centre[1],
+            z as f64 - centre[2],
+        ];
         let body: [f64; 3] =
             std::array::from_fn(|i| (0..3).map(|j| rotation[j][i] * p[j]).sum::<f64>());
         inside(body)
@@ -122,10 +137,9 @@ fn analytic_shapes_are_reconstructed_within_a_voxel_without_folds() {
         let fit = fit_default(object);
         assert_one_to_one(&fit);
         assert_eq!(fit.parameterization.folded_faces, 0, "{name}");
-        assert!(fit.degree_capped, "{name}: small objects cap the degree");
         assert_eq!(
-            fit.degree,
-            ((fit.vertices_um.len() as f64).sqrt() / 2.0) as usize
+            fit.degree, 31,
+            "{name}: the paper's degree for every object"
         );
         assert!(
             fit.parameterization.area_ratio_min > 0.5 && fit.parameterization.area_ratio_max < 2.0,
@@ -276,7 +290,7 @@ fn edge_contacts_are_dropped_or_filled() {
 }
 
 #[test]
-fn descriptor_pads_to_max_degree_and_ignores_position() {
+fn descriptor_has_every_degree_and_ignores_position() {
     let sphere = voxelize(
         7,
         rotation([0.2, 1.0, 0.3], 0.5),
@@ -285,9 +299,7 @@ fn descriptor_pads_to_max_degree_and_ignores_position() {
     let fit = fit_default(&sphere);
     let raw = fit.descriptor(false);
     assert_eq!(raw.len(), 3 * (32 * 32 - 1));
-    assert!(raw[3 * ((fit.degree + 1).pow(2) - 1)..]
-        .iter()
-        .all(|&v| v == 0.0));
+    assert!(raw[3 * (31 * 31 - 1)..].iter().any(|&v| v != 0.0));
     let unit = fit.descriptor(true);
     let norm = unit.iter().map(|v| v * v).sum::<f64>().sqrt();
     assert!((norm - 1.0).abs() < 1e-12);
@@ -304,5 +316,143 @@ fn descriptor_pads_to_max_degree_and_ignores_position() {
         distance(&moved, &unit) < 0.05,
         "{}",
         distance(&moved, &unit)
+    );
+}
+
+/// Two overlapping ellipsoids of different sizes along x: a peanut with a concave waist and
+/// no mirror symmetry (which would leave the sign of its aligned x axis to rounding).
+fn peanut() -> impl Fn([f64; 3]) -> bool {
+    let lobes = [([6.5, 5.5, 4.5], 5.0), ([5.5, 5.0, 4.0], -4.5)];
+    move |[x, y, z]| {
+        lobes.iter().any(|(axes, centre)| {
+            ((x - centre) / axes[0]).powi(2) + (y / axes[1]).powi(2) + (z / axes[2]).powi(2) <= 1.0
+        })
+    }
+}
+
+/// A shape as a predicate on body coordinates.
+type Inside = Box<dyn Fn([f64; 3]) -> bool>;
+
+/// The pose-invariance set: shapes with three distinct principal axes, so that their aligned
+/// frame is defined.
+fn pose_test_shapes() -> Vec<(&'static str, usize, Inside)> {
+    vec![
+        ("ellipsoid", 13, Box::new(ellipsoid([11.0, 7.5, 5.0]))),
+        (
+            "bent tube",
+            14,
+            Box::new(bent_tube(8.5, 3.0, 1.5 * std::f64::consts::PI)),
+        ),
+        ("peanut", 14, Box::new(peanut())),
+        ("disc", 13, Box::new(ellipsoid([11.5, 8.5, 3.0]))),
+    ]
+}
+
+/// Voxelizes `inside` at `pose`, then applies a grid symmetry to the voxel array: `permute`
+/// reorders (z, y, x), `flip` mirrors axes, `shift` pads the box on its low side.
+fn grid_posed(
+    object: &BinaryObject,
+    permute: [usize; 3],
+    flip: [bool; 3],
+    shift: [usize; 3],
+) -> BinaryObject {
+    let from = object.shape();
+    let to: [usize; 3] = std::array::from_fn(|a| from[permute[a]] + shift[a]);
+    BinaryObject::from_fn(to, ISOTROPIC, |z, y, x| {
+        let out = [z, y, x];
+        if (0..3).any(|a| out[a] < shift[a]) {
+            return false;
+        }
+        let mut source = [0; 3];
+        for a in 0..3 {
+            let i = out[a] - shift[a];
+            source[permute[a]] = if flip[a] { from[permute[a]] - 1 - i } else { i };
+        }
+        object.voxels()[(source[0] * from[1] + source[1]) * from[2] + source[2]]
+    })
+    .expect("consistent shape")
+}
+
+/// The descriptor's movement under each pose change of each shape, as a fraction of the median
+/// distance between the shapes' descriptors.
+fn pose_movements() -> Vec<(&'static str, &'static str, f64)> {
+    let shapes = pose_test_shapes();
+    let reference: Vec<Vec<f64>> = shapes
+        .iter()
+        .map(|(_, half, inside)| fit_default(&voxelize(*half, IDENTITY, inside)).descriptor(true))
+        .collect();
+    let mut between = Vec::new();
+    for i in 0..reference.len() {
+        for j in i + 1..reference.len() {
+            between.push(distance(&reference[i], &reference[j]));
+        }
+    }
+    between.sort_by(f64::total_cmp);
+    let median = (between[between.len() / 2] + between[(between.len() - 1) / 2]) / 2.0;
+    let mut movements = Vec::new();
+    for ((name, half, inside), reference) in shapes.iter().zip(&reference) {
+        let base = voxelize(*half, IDENTITY, inside);
+        let poses: Vec<(&str, BinaryObject)> = vec![
+            (
+                "quarter turn",
+                grid_posed(&base, [0, 2, 1], [false, true, false], [0; 3]),
+            ),
+            (
+                "flip",
+                grid_posed(&base, [0, 1, 2], [true, false, false], [0; 3]),
+            ),
+            ("shift", grid_posed(&base, [0, 1, 2], [false; 3], [2, 1, 3])),
+            (
+                "turn and flip",
+                grid_posed(&base, [2, 0, 1], [false, true, true], [1, 0, 0]),
+            ),
+            (
+                "sub-voxel shift",
+                voxelize_off_grid(*half, IDENTITY, [0.61, -0.37, 0.05], inside),
+            ),
+            (
+                "oblique 1",
+                voxelize(*half, rotation([1.0, 2.0, 0.5], 0.7), inside),
+            ),
+            (
+                "oblique 2",
+                voxelize(*half, rotation([-1.0, 1.0, 3.0], 2.1), inside),
+            ),
+            (
+                "oblique 3",
+                voxelize(*half, rotation([0.3, -1.0, 0.2], 1.3), inside),
+            ),
+        ];
+        for (pose, object) in poses {
+            let moved = distance(reference, &fit_default(&object).descriptor(true)) / median;
+            eprintln!("{name:10} {pose:16} {:6.2} % of {median:.3}", 100.0 * moved);
+            movements.push((*name, pose, moved));
+        }
+    }
+    movements
+}
+
+/// The same voxels in another pose of the grid (quarter turns, flips, integer shifts) give the
+/// same descriptor to well under 1 % of the distance between distinct shapes: once aligned,
+/// the mesh is renumbered canonically, so nothing depends on the voxel scan's order. Off the
+/// grid (re-voxelized at sub-voxel shifts and oblique rotations) the object itself changes
+/// at these sizes (semi-axes 3–11 voxels), and the descriptor moves by 6–18 %: the
+/// parameterization follows the new mesh. That is issue 16's open target of 1 %; this bound
+/// only keeps it from getting worse.
+#[test]
+fn descriptor_is_invariant_to_grid_poses_and_bounded_off_the_grid() {
+    let movements = pose_movements();
+    let on_grid = ["quarter turn", "flip", "shift", "turn and flip"];
+    let failures: Vec<String> = movements
+        .iter()
+        .filter(|(_, pose, moved)| {
+            let bound = if on_grid.contains(pose) { 0.01 } else { 0.25 };
+            *moved >= bound
+        })
+        .map(|(name, pose, moved)| format!("{name} {pose}: {:.2} %", 100.0 * moved))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "descriptor moved too far: {failures:?}"
     );
 }

@@ -153,6 +153,11 @@ fn harmonic_longitude(
     solve_laplacian(neighbours, &degree, &is_pole, &rhs)
 }
 
+/// Relative residual at which [`solve_laplacian`] stops. The initial map only seeds the
+/// relaxation; the steepest-ascent date line needs each latitude above one neighbour's, which
+/// residuals this small cannot undo.
+const CG_TOLERANCE: f64 = 1e-8;
+
 /// Solves `degree_v x_v − Σ_{u ∈ ring(v), u not fixed} x_u = rhs_v` for the vertices that are
 /// not `fixed` (their x is 0) by Jacobi-preconditioned conjugate gradients. A singular but
 /// consistent system (the longitude's, defined up to a constant) converges as well.
@@ -225,7 +230,7 @@ fn solve_laplacian(
             residual_squared += residual[v] * residual[v];
             rho_next += residual[v] * preconditioned[v];
         }
-        if residual_squared.sqrt() <= 1e-12 * rhs_norm {
+        if residual_squared.sqrt() <= CG_TOLERANCE * rhs_norm {
             break;
         }
         let beta = rho_next / rho;

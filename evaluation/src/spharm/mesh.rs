@@ -106,6 +106,43 @@ impl QuadMesh {
         Self { vertices, faces }
     }
 
+    /// The vertices ordered by position, x first, then y, then z, each rounded to
+    /// `resolution`: `order[i]` is the vertex that becomes vertex i. The voxel scan numbers the
+    /// same surface differently in every pose, and the parameterization's sweeps and ties
+    /// follow the numbering; once the mesh is aligned, this order is the same in every pose.
+    pub(crate) fn canonical_order(&self, resolution: f64) -> Vec<usize> {
+        let key = |v: usize| self.vertices[v].map(|c| (c / resolution).round() as i64);
+        let mut order: Vec<usize> = (0..self.vertices.len()).collect();
+        order.sort_by_key(|&v| {
+            let k = key(v);
+            (k.x, k.y, k.z)
+        });
+        order
+    }
+
+    /// The mesh with vertex `order[i]` as vertex i, each face starting at its lowest vertex
+    /// (the winding kept) and the faces sorted.
+    pub(crate) fn renumbered(&self, order: &[usize]) -> Self {
+        let mut new_index = vec![0; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_index[old] = new;
+        }
+        let mut faces: Vec<[usize; 4]> = self
+            .faces
+            .iter()
+            .map(|face| {
+                let renamed = face.map(|v| new_index[v]);
+                let first = (0..4).min_by_key(|&k| renamed[k]).expect("four corners");
+                std::array::from_fn(|k| renamed[(first + k) % 4])
+            })
+            .collect();
+        faces.sort_unstable();
+        Self {
+            vertices: order.iter().map(|&v| self.vertices[v]).collect(),
+            faces,
+        }
+    }
+
     /// `V − E + F`, with E the distinct undirected edges: 2 for a sphere, 0 for a torus.
     pub(crate) fn euler_characteristic(&self) -> i64 {
         let mut edges: Vec<(usize, usize)> = self
@@ -200,11 +237,39 @@ impl QuadMesh {
     /// halfway to its neighbours' mean). A voxel face's own area overstates an oblique surface
     /// by up to √3 (the staircase), and by how much depends on the object's orientation, which
     /// made the parameterization, and so the descriptor, orientation-dependent.
-    pub(crate) fn smoothed_face_areas(
+    /// Taubin's (1995) λ|μ smoothing: `pairs` of a shrinking (λ = 0.5) and an inflating
+    /// (μ = −0.53) Laplacian step, a low-pass filter that removes the voxel staircase without
+    /// the shrinkage of plain Laplacian smoothing.
+    pub(crate) fn taubin_smoothed_vertices(
+        &self,
+        neighbours: &[Vec<usize>],
+        pairs: usize,
+    ) -> Vec<Vec3> {
+        let mut positions = self.vertices.clone();
+        let step = |positions: &[Vec3], factor: f64| -> Vec<Vec3> {
+            positions
+                .iter()
+                .zip(neighbours)
+                .map(|(p, ring)| {
+                    let mean = ring.iter().map(|&u| positions[u]).sum::<Vec3>() / ring.len() as f64;
+                    p + (mean - p) * factor
+                })
+                .collect()
+        };
+        for _ in 0..pairs {
+            positions = step(&positions, 0.5);
+            positions = step(&positions, -0.53);
+        }
+        positions
+    }
+
+    /// The vertices after `iterations` steps of Laplacian smoothing, each halfway to the mean
+    /// of its neighbours.
+    pub(crate) fn smoothed_vertices(
         &self,
         neighbours: &[Vec<usize>],
         iterations: usize,
-    ) -> Vec<f64> {
+    ) -> Vec<Vec3> {
         let mut positions = self.vertices.clone();
         for _ in 0..iterations {
             positions = positions
@@ -216,11 +281,7 @@ impl QuadMesh {
                 })
                 .collect();
         }
-        Self {
-            vertices: positions,
-            faces: self.faces.clone(),
-        }
-        .face_areas()
+        positions
     }
 
     /// A quarter of each incident face's area per vertex: the weights of area-weighted means.

@@ -2,27 +2,30 @@
 //! spherical-harmonic parameterization of genus-0 organelle objects at degree 31, checked by
 //! the Hausdorff distance of the reconstruction), following CellOrganizer's SPHARM-RPDM
 //! (murphygroup/cellorganizer `utilities/3D/spharm_rpdm`; Ruan & Murphy 2019) where the paper
-//! is silent, with the spherical parameterization of Brechbühler, Gerig & Kübler (1995) and
-//! the SPHARM-MAT mesh and least-squares fit of Shen & Makedon (2006).
+//! is silent, with the spherical parameterization of Brechbühler, Gerig & Kübler (1995), the
+//! SPHARM-MAT mesh of Shen & Makedon (2006), and a grid quadrature like pyshtools' (whose
+//! Driscoll–Healy `SHExpandDH` aicsshparam uses) in place of their least-squares fit.
 //!
 //! The steps of [`spharm`], one module each:
 //!
 //! 1. [`topology`]: keep the largest 6-connected component, fill voxels until the surface is a
 //!    2-manifold, fill cavities.
 //! 2. [`mesh`]: the quad mesh of voxel faces; refuse it unless `V − E + F = 2` (genus 0).
-//! 3. [`align`]: rotate it onto its area-weighted principal axes, axes signed by skewness.
+//! 3. [`align`]: rotate it onto its area-weighted principal axes, axes signed by skewness,
+//!    then renumber its vertices by aligned position ([`QuadMesh::canonical_order`]), so that
+//!    the same voxels in any pose of the grid give the same computation and descriptor.
 //! 4. [`parameterize`]: a one-to-one, nearly equal-area map of the mesh onto the unit sphere
 //!    ([`initial`]: Brechbühler's harmonic latitude and longitude, poles at the ends of the
 //!    major axis, latitudes remapped to equal cap areas; [`relax`]: fold-free area
-//!    relaxation), then rotated by [`align::parameter_rotation`] so that its pose on the
-//!    sphere is fixed by the object's geometry too.
-//! 5. [`harmonics`]: least-squares real spherical-harmonic coefficients of x, y and z up to
-//!    degree `min(max_degree, ⌊√V / 2⌋)`, fitted to the vertices and, unlike SPHARM-MAT, to
-//!    the quad centres too: with vertices alone the fit is free between them, and on thin
-//!    bent tubes (where the equal-area map squeezes the tube's circumference into few samples)
-//!    it rang by up to 1.5 voxels there.
-//! 6. [`hausdorff`]: the symmetric Hausdorff distance between the object surface and the
-//!    reconstruction sampled at spiral points on the sphere.
+//!    relaxation, with a conformal term measured against the smoothed surface), then rotated
+//!    by [`align::parameter_rotation`] so that its pose on the sphere is fixed by the
+//!    object's geometry too.
+//! 5. [`quadrature`]: the real spherical-harmonic coefficients of x, y and z up to
+//!    `max_degree` (the paper's 31, for objects of every size), as integrals over the sphere
+//!    of the Taubin-smoothed surface resampled through the map on a Gauss–Legendre grid
+//!    ([`harmonics`]: the basis).
+//! 6. [`hausdorff`]: the symmetric Hausdorff distance between the object's voxel surface and
+//!    the reconstruction on a grid as fine as the quadrature's.
 //!
 //! The descriptor drops the degree-0 (position) coefficients and is invariant to the object's
 //! position and orientation (and, as in CellOrganizer, to mirroring); with `unit_length` it is
@@ -34,6 +37,7 @@ mod hausdorff;
 mod initial;
 mod mesh;
 mod parameterize;
+mod quadrature;
 mod relax;
 mod sphere;
 mod topology;
@@ -49,6 +53,7 @@ pub use topology::TopologyRepair;
 use align::{parameter_rotation, PrincipalFrame};
 use initial::InitialError;
 use mesh::{ManifoldDefect, QuadMesh};
+use quadrature::SphereGrid;
 use sphere::{spiral_points, Vec3};
 use topology::VoxelGrid;
 
@@ -117,19 +122,21 @@ impl BinaryObject {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpharmSettings {
-    /// Highest harmonic degree (the paper: 31). Small objects get `⌊√V / 2⌋` (V mesh vertices)
-    /// when that is lower, as in CellOrganizer, so the fit stays overdetermined.
+    /// Harmonic degree of every fit (the paper: 31). Unlike a least-squares fit to the
+    /// vertices (CellOrganizer caps it at `⌊√V / 2⌋`), the quadrature defines every
+    /// coefficient for every mesh, so small objects get this degree too.
     pub max_degree: usize,
     /// Scale each descriptor to unit L2 norm, so that it describes shape but not size
     /// (CellOrganizer's `CalculatePCA` does). Used by [`spharm_descriptor`].
     pub unit_length: bool,
     /// Upper bound on the sweeps of the area relaxation (it stops earlier once a sweep gains
-    /// less than 10⁻⁴ of the energy, or the areas are within about 1% RMS).
+    /// less than 2 · 10⁻³ of the energy, or the areas are within about 1% RMS).
     pub max_relaxation_sweeps: usize,
     /// Measure the Hausdorff distance between the surfaces rather than between point sets:
-    /// the mesh vertices, face centres and edge midpoints against the reconstruction at four
-    /// spiral points per vertex. Off, it is CellOrganizer's measure (vertices against as many
-    /// spiral points), which cannot fall below the sampling gaps, about 0.7 voxel.
+    /// the mesh vertices, face centres and edge midpoints against the reconstruction on the
+    /// quadrature's grid (as fine at the equator as four spiral points per quad). Off, it is
+    /// CellOrganizer's measure (vertices against as many spiral points), which cannot fall
+    /// below the sampling gaps, about 0.7 voxel.
     pub dense_hausdorff: bool,
 }
 
@@ -149,12 +156,8 @@ impl Default for SpharmSettings {
 /// surface's third moment along it is non-negative.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpharmFit {
-    /// Degree of the fit: `min(max_degree, ⌊√V / 2⌋)`.
+    /// Degree of the fit: the settings' `max_degree`, for every object.
     pub degree: usize,
-    /// `max_degree` of the settings; [`SpharmFit::descriptor`] pads to it.
-    pub max_degree: usize,
-    /// Whether the mesh was too small for `max_degree`.
-    pub degree_capped: bool,
     /// `(degree + 1)²` rows of (x, y, z) coefficients of the real orthonormal harmonics,
     /// row `n² + n + m` for `Y_n^m` (m > 0: `cos mφ`, m < 0: `sin |m|φ`).
     pub coefficients: Vec<[f64; 3]>,
@@ -178,13 +181,10 @@ pub struct SpharmFit {
 }
 
 impl SpharmFit {
-    /// The shape descriptor: the coefficients of degrees 1..=`max_degree` (zeros above
-    /// `degree`), (x, y, z) per harmonic, flattened; optionally scaled to unit L2 norm.
+    /// The shape descriptor: the coefficients of degrees 1..=`degree`, (x, y, z) per
+    /// harmonic, flattened; optionally scaled to unit L2 norm.
     pub fn descriptor(&self, unit_length: bool) -> Vec<f64> {
-        let mut descriptor = vec![0.0; 3 * (harmonics::basis_len(self.max_degree) - 1)];
-        for (row, xyz) in self.coefficients.iter().enumerate().skip(1) {
-            descriptor[3 * (row - 1)..3 * row].copy_from_slice(xyz);
-        }
+        let mut descriptor: Vec<f64> = self.coefficients[1..].iter().flatten().copied().collect();
         if unit_length {
             let norm = descriptor.iter().map(|v| v * v).sum::<f64>().sqrt();
             if norm > 0.0 {
@@ -237,11 +237,6 @@ pub enum SpharmError {
         folded_faces: usize,
         faces: usize,
     },
-    /// The normal equations are numerically singular at this degree.
-    IllConditionedFit {
-        degree: usize,
-        vertices: usize,
-    },
 }
 
 impl fmt::Display for SpharmError {
@@ -285,11 +280,6 @@ impl fmt::Display for SpharmError {
                 "spherical parameterization folds {folded_faces} of {faces} quads: exclude \
                  this object and count it as excluded, or raise max_relaxation_sweeps"
             ),
-            Self::IllConditionedFit { degree, vertices } => write!(
-                f,
-                "least-squares fit of degree {degree} to {vertices} vertices is numerically \
-                 singular: lower max_degree"
-            ),
         }
     }
 }
@@ -310,26 +300,35 @@ pub fn spharm(object: &BinaryObject, settings: &SpharmSettings) -> Result<Spharm
             euler_characteristic,
         });
     }
-    let mut neighbours =
-        mesh.neighbours_counter_clockwise()
-            .map_err(|defect| SpharmError::NonManifoldSurface {
-                detail: match defect {
-                    ManifoldDefect::Edge { from, to } => format!("edge {from}–{to}"),
-                    ManifoldDefect::Vertex { vertex } => format!("vertex {vertex}"),
-                },
-            })?;
-    let face_areas = mesh.smoothed_face_areas(&neighbours, AREA_SMOOTHING_ITERATIONS);
-    let vertex_areas = mesh.vertex_areas(&face_areas);
+    let neighbours = manifold_neighbours(&mesh)?;
+    let smoothed = mesh.smoothed_vertices(&neighbours, SMOOTHING_ITERATIONS);
+    let vertex_areas = mesh.vertex_areas(
+        &QuadMesh {
+            vertices: smoothed.clone(),
+            faces: mesh.faces.clone(),
+        }
+        .face_areas(),
+    );
     let frame = PrincipalFrame::of(&mesh.vertices, &vertex_areas);
     mesh.vertices = mesh.vertices.iter().map(|v| frame.apply(v)).collect();
     if frame.is_reflection() {
         mesh.reverse_winding();
-        neighbours.iter_mut().for_each(|ring| ring.reverse());
     }
+    let order = mesh.canonical_order(CANONICAL_RESOLUTION * min_voxel_um(object));
+    let mesh = mesh.renumbered(&order);
+    let smoothed = QuadMesh {
+        vertices: order.iter().map(|&v| frame.apply(&smoothed[v])).collect(),
+        faces: mesh.faces.clone(),
+    };
+    let vertex_areas: Vec<f64> = order.iter().map(|&v| vertex_areas[v]).collect();
+    let face_areas = smoothed.face_areas();
+    let neighbours = manifold_neighbours(&mesh)?;
+    let smoothed = smoothed.vertices;
     let parameterization = parameterize::parameterize(
         &mesh,
         &neighbours,
         &face_areas,
+        &smoothed,
         settings.max_relaxation_sweeps,
     )
     .map_err(|InitialError::DateLine { at }| SpharmError::DateLine { vertex: at })?;
@@ -347,27 +346,20 @@ pub fn spharm(object: &BinaryObject, settings: &SpharmSettings) -> Result<Spharm
         .collect();
 
     let vertex_count = mesh.vertices.len();
-    let size_limit = ((vertex_count as f64).sqrt() / 2.0).floor() as usize;
-    let degree = settings.max_degree.min(size_limit);
-    let centres = face_centres(&mesh, &sphere_points);
-    let (fit_points, fit_values): (Vec<Vec3>, Vec<Vec3>) = sphere_points
-        .iter()
-        .copied()
-        .zip(mesh.vertices.iter().copied())
-        .chain(centres.iter().map(|c| (c.sphere, c.surface)))
-        .unzip();
-    let coefficients =
-        harmonics::fit(&fit_points, &fit_values, degree).ok_or(SpharmError::IllConditionedFit {
-            degree,
-            vertices: vertex_count,
-        })?;
+    let degree = settings.max_degree;
+    let grid = SphereGrid::for_mesh(degree, mesh.faces.len());
+    let fit_surface = mesh.taubin_smoothed_vertices(&neighbours, FIT_SMOOTHING_PAIRS);
+    let coefficients = grid.analyse(&quadrature::resample(
+        &mesh,
+        &fit_surface,
+        &sphere_points,
+        &grid,
+    ));
     let hausdorff_um = if settings.dense_hausdorff {
         let mut surface = mesh.vertices.clone();
-        surface.extend(centres.iter().map(|c| c.surface));
+        surface.extend(face_centres(&mesh));
         surface.extend(edge_midpoints(&mesh));
-        let samples = spiral_points(DENSE_SAMPLES_PER_VERTEX * vertex_count);
-        let reconstruction = harmonics::evaluate(&coefficients, degree, &samples);
-        hausdorff::symmetric_hausdorff(&surface, &reconstruction)
+        hausdorff::symmetric_hausdorff(&surface, &grid.synthesise(&coefficients))
     } else {
         let reconstruction =
             harmonics::evaluate(&coefficients, degree, &spiral_points(vertex_count));
@@ -376,8 +368,6 @@ pub fn spharm(object: &BinaryObject, settings: &SpharmSettings) -> Result<Spharm
 
     Ok(SpharmFit {
         degree,
-        max_degree: settings.max_degree,
-        degree_capped: degree < settings.max_degree,
         coefficients: coefficients
             .row_iter()
             .map(|row| [row[0], row[1], row[2]])
@@ -396,6 +386,38 @@ pub fn spharm(object: &BinaryObject, settings: &SpharmSettings) -> Result<Spharm
     })
 }
 
+/// Each vertex's ring of neighbours, or the defect that keeps the mesh from being a 2-manifold.
+fn manifold_neighbours(mesh: &QuadMesh) -> Result<Vec<Vec<usize>>, SpharmError> {
+    mesh.neighbours_counter_clockwise()
+        .map_err(|defect| SpharmError::NonManifoldSurface {
+            detail: match defect {
+                ManifoldDefect::Edge { from, to } => format!("edge {from}–{to}"),
+                ManifoldDefect::Vertex { vertex } => format!("vertex {vertex}"),
+            },
+        })
+}
+
+/// The smallest side of the object's voxels, µm.
+fn min_voxel_um(object: &BinaryObject) -> f64 {
+    object
+        .voxel_size_um
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Rounding of aligned vertex positions for [`QuadMesh::canonical_order`], in voxels: far below
+/// the voxel spacing, far above the rounding noise of the alignment.
+const CANONICAL_RESOLUTION: f64 = 1e-6;
+
+/// Taubin smoothing pairs of the surface the harmonics describe
+/// ([`QuadMesh::taubin_smoothed_vertices`]). At degree 31 the harmonics would otherwise follow
+/// the voxel staircase, whose pattern changes with every re-voxelization: on the ellipsoids of
+/// `tests/spharm.rs`, a sub-voxel shift moved the unit descriptor by 11 % of the distance
+/// between distinct shapes fitted to the raw voxel surface, 7 % after 10 pairs. The price is
+/// the Hausdorff distance to the voxel surface, 0.63 → 0.74 µm on `spharm_bench`'s objects.
+const FIT_SMOOTHING_PAIRS: usize = 10;
+
 /// The symmetric Hausdorff distance between two point sets (the larger of the two directed
 /// distances), as the fits measure theirs; 0 when either set is empty.
 pub fn symmetric_hausdorff_um(a: &[[f64; 3]], b: &[[f64; 3]]) -> f64 {
@@ -403,35 +425,16 @@ pub fn symmetric_hausdorff_um(a: &[[f64; 3]], b: &[[f64; 3]]) -> f64 {
     hausdorff::symmetric_hausdorff(&points(a), &points(b))
 }
 
-/// Laplacian smoothing steps before measuring face areas ([`QuadMesh::smoothed_face_areas`]):
-/// enough to flatten the one-voxel staircase, few enough to keep the shape.
-const AREA_SMOOTHING_ITERATIONS: usize = 8;
+/// Laplacian smoothing steps of the surface whose face areas are the relaxation's targets and
+/// whose corner shapes its conformal term keeps ([`QuadMesh::smoothed_vertices`]): enough to
+/// flatten the one-voxel staircase, few enough to keep the shape.
+const SMOOTHING_ITERATIONS: usize = 8;
 
-/// Reconstruction samples per mesh vertex for the dense Hausdorff distance: with the face
-/// centres and edge midpoints the object surface has about four points per vertex, so the
-/// reconstruction gets as many.
-const DENSE_SAMPLES_PER_VERTEX: usize = 4;
-
-/// A quad's centre on the surface and on the sphere.
-struct FaceCentre {
-    surface: Vec3,
-    sphere: Vec3,
-}
-
-/// The centre of each quad: the mean of its corners, on the surface and (normalised) on the
-/// sphere.
-fn face_centres(mesh: &QuadMesh, sphere_points: &[Vec3]) -> Vec<FaceCentre> {
+/// The centre of each quad on the surface: the mean of its corners.
+fn face_centres(mesh: &QuadMesh) -> impl Iterator<Item = Vec3> + '_ {
     mesh.faces
         .iter()
-        .map(|face| FaceCentre {
-            surface: face.iter().map(|&v| mesh.vertices[v]).sum::<Vec3>() / 4.0,
-            sphere: face
-                .iter()
-                .map(|&v| sphere_points[v])
-                .sum::<Vec3>()
-                .normalize(),
-        })
-        .collect()
+        .map(|face| face.iter().map(|&v| mesh.vertices[v]).sum::<Vec3>() / 4.0)
 }
 
 /// The midpoint of every mesh edge, each once.

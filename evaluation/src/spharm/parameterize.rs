@@ -41,6 +41,7 @@ pub(crate) fn parameterize(
     mesh: &QuadMesh,
     neighbours: &[Vec<usize>],
     face_areas: &[f64],
+    reference: &[Vec3],
     max_sweeps: usize,
 ) -> Result<Parameterization, InitialError> {
     let (north, south) = geodesic_diameter(mesh, neighbours);
@@ -66,13 +67,19 @@ pub(crate) fn parameterize(
         .collect();
     let limits = RelaxationLimits {
         max_sweeps,
-        relative_decrease: 1e-4,
+        relative_decrease: RELATIVE_DECREASE,
         energy_per_steradian: 1e-4,
     };
-    let sweeps = relax_areas(&mut points, &mesh.faces, &targets, limits);
+    let sweeps = relax_areas(&mut points, &mesh.faces, &targets, reference, limits);
     let quality = measure(&points, &mesh.faces, &targets, sweeps);
     Ok(Parameterization { points, quality })
 }
+
+/// The relaxation stops once a sweep lowers its energy by less than this fraction. Further
+/// sweeps hardly change the reconstruction (on `spharm_bench`'s objects the mean Hausdorff
+/// distance is 0.740 µm at 10⁻³ and 10⁻⁴ alike) but cost time: 15 ms per object at 10⁻³,
+/// 11.5 ms at 3 · 10⁻³. Off-grid poses move the descriptor 1–3 points less per decade.
+const RELATIVE_DECREASE: f64 = 2e-3;
 
 /// An approximate geodesic diameter of the surface by two Dijkstra sweeps over the mesh edges:
 /// from the vertex of least major-axis coordinate to the farthest vertex (the north pole),

@@ -48,6 +48,42 @@ struct Incident {
     next: usize,
     previous: usize,
     target: f64,
+    metric: ReferenceMetric,
+}
+
+/// The reference corner's legs `r₁ = next − v`, `r₂ = previous − v` on the smoothed surface,
+/// as the weights of the conformal (MIPS) energy `(α|e₁|² − 2β e₁·e₂ + γ|e₂|²) / |e₁ × e₂|`:
+/// `α = |r₂|² / |r₁ × r₂|`, `β = r₁·r₂ / |r₁ × r₂|`, `γ = |r₁|² / |r₁ × r₂|`. It is twice the
+/// MIPS energy `‖J‖² / det J` of the map J from the reference triangle to the sphere
+/// triangle, the same from each of the triangle's corners, and 2 exactly when J is a
+/// similarity.
+#[derive(Clone, Copy, Debug)]
+struct ReferenceMetric {
+    alpha: f64,
+    beta: f64,
+    gamma: f64,
+}
+
+impl ReferenceMetric {
+    fn of(v: &Vec3, next: &Vec3, previous: &Vec3) -> Self {
+        let (r1, r2) = (next - v, previous - v);
+        let area = r1.cross(&r2).norm();
+        if area <= f64::EPSILON * (r1.norm_squared() + r2.norm_squared()) {
+            // A degenerate reference corner: ask for a right angle between equal legs.
+            return Self::SQUARE;
+        }
+        Self {
+            alpha: r2.norm_squared() / area,
+            beta: r1.dot(&r2) / area,
+            gamma: r1.norm_squared() / area,
+        }
+    }
+
+    const SQUARE: Self = Self {
+        alpha: 1.0,
+        beta: 0.0,
+        gamma: 1.0,
+    };
 }
 
 /// The corner triangles around each vertex, in compressed rows: those of vertex v are
@@ -59,7 +95,7 @@ struct Around {
 }
 
 impl Around {
-    fn new(points: usize, faces: &[[usize; 4]], targets: &[f64]) -> Self {
+    fn new(points: usize, faces: &[[usize; 4]], targets: &[f64], reference: &[Vec3]) -> Self {
         let mut counts = vec![0; points + 1];
         for face in faces {
             for &v in face {
@@ -76,6 +112,7 @@ impl Around {
             next: 0,
             previous: 0,
             target: 0.0,
+            metric: ReferenceMetric::SQUARE,
         };
         let mut incident = vec![placeholder; offsets[points]];
         for (face, &quad_target) in faces.iter().zip(targets) {
@@ -87,6 +124,11 @@ impl Around {
                         next,
                         previous,
                         target,
+                        metric: ReferenceMetric::of(
+                            &reference[v],
+                            &reference[next],
+                            &reference[previous],
+                        ),
                     };
                     fill[v] += 1;
                 }
@@ -118,7 +160,12 @@ struct Group {
     sum: [Lanes; 3],
     difference: [Lanes; 3],
     dot: Lanes,
-    squared_norms: Lanes,
+    /// The conformal numerator `Q(a) = α|b − a|² − 2β (b − a)·(c − a) + γ|c − a|²` is
+    /// `q₀ − 2 a·q + q_a |a|²` with `q₀ = α|b|² − 2β b·c + γ|c|²`, `q = αb + γc − β(b + c)`,
+    /// `q_a = α + γ − 2β`.
+    metric_constant: Lanes,
+    metric_linear: [Lanes; 3],
+    metric_quadratic: Lanes,
     /// `τ²`, `w τ / 2` and `−(2 + w) τ`: a triangle's energy is
     /// `A + τ²/A + (w τ / 2) (|e₁|² + |e₂|²) / |n| − (2 + w) τ`.
     target_squared: Lanes,
@@ -139,15 +186,21 @@ struct Evaluated {
 }
 
 impl Group {
-    fn set(&mut self, lane: usize, b: &Vec3, c: &Vec3, target: f64, weight: f64) {
+    fn set(&mut self, lane: usize, b: &Vec3, c: &Vec3, t: &Incident, weight: f64) {
+        let target = t.target;
+        let ReferenceMetric { alpha, beta, gamma } = t.metric;
         let (cross, sum, difference) = (b.cross(c), b + c, b - c);
+        let linear = b * alpha + c * gamma - sum * beta;
         for axis in 0..3 {
             self.cross[axis][lane] = cross[axis];
             self.sum[axis][lane] = sum[axis];
             self.difference[axis][lane] = difference[axis];
+            self.metric_linear[axis][lane] = linear[axis];
         }
         self.dot[lane] = b.dot(c);
-        self.squared_norms[lane] = b.norm_squared() + c.norm_squared();
+        self.metric_constant[lane] =
+            alpha * b.norm_squared() - 2.0 * beta * b.dot(c) + gamma * c.norm_squared();
+        self.metric_quadratic[lane] = alpha + gamma - 2.0 * beta;
         self.target_squared[lane] = target * target;
         self.half_shape_weight[lane] = 0.5 * SHAPE_WEIGHT * target;
         self.offset[lane] = -(2.0 + SHAPE_WEIGHT) * target;
@@ -177,8 +230,8 @@ impl Group {
     fn evaluate(&self, a: &Vec3, a_squared: f64) -> Evaluated {
         let (triple, denominator, area) = self.areas(a);
         let [cx, cy, cz] = &self.cross;
-        let [sx, sy, sz] = &self.sum;
         let [dx, dy, dz] = &self.difference;
+        let [qx, qy, qz] = &self.metric_linear;
         let mut normal = [[0.0; LANES]; 3];
         let mut length = [0.0; LANES];
         let mut squares = [0.0; LANES];
@@ -190,8 +243,8 @@ impl Group {
                 + normal[1][l] * normal[1][l]
                 + normal[2][l] * normal[2][l])
                 .sqrt();
-            squares[l] = self.squared_norms[l] - 2.0 * (a.x * sx[l] + a.y * sy[l] + a.z * sz[l])
-                + 2.0 * a_squared;
+            squares[l] = self.metric_constant[l] - 2.0 * (a.x * qx[l] + a.y * qy[l] + a.z * qz[l])
+                + self.metric_quadratic[l] * a_squared;
         }
         Evaluated {
             triple,
@@ -251,12 +304,12 @@ impl Star {
         self.groups.resize(groups, Group::default());
         for (i, t) in incident.iter().enumerate() {
             let (b, c) = (&points[t.next], &points[t.previous]);
-            self.groups[i / LANES].set(i % LANES, b, c, t.target, 1.0);
+            self.groups[i / LANES].set(i % LANES, b, c, t, 1.0);
         }
         if let Some(t) = incident.last() {
             let (b, c) = (&points[t.next], &points[t.previous]);
             for i in incident.len()..groups * LANES {
-                self.groups[i / LANES].set(i % LANES, b, c, t.target, 0.0);
+                self.groups[i / LANES].set(i % LANES, b, c, t, 0.0);
             }
         }
     }
@@ -320,8 +373,10 @@ impl Star {
                     d[0] * unit[1] - d[1] * unit[0],
                 ];
                 for axis in 0..3 {
-                    let chords =
-                        (group.sum[axis][l] - 2.0 * a[axis]) * inverse_length + turn[axis] * pull;
+                    let chords = (group.metric_linear[axis][l]
+                        - group.metric_quadratic[l] * a[axis])
+                        * inverse_length
+                        + turn[axis] * pull;
                     gradient[axis][l] +=
                         area_gradient[axis][l] * area_factor - chords * shape_factor;
                 }
@@ -376,9 +431,10 @@ pub(crate) fn relax_areas(
     points: &mut [Vec3],
     faces: &[[usize; 4]],
     targets: &[f64],
+    reference: &[Vec3],
     limits: RelaxationLimits,
 ) -> usize {
-    let around = Around::new(points.len(), faces, targets);
+    let around = Around::new(points.len(), faces, targets, reference);
     let mut star = Star::default();
     let total_energy = |points: &[Vec3], star: &mut Star| {
         (0..points.len())

@@ -10,8 +10,8 @@ use std::{path::PathBuf, process::ExitCode};
 #[command(after_help = "\
 Writes into --out:
   objects.csv       one row per label: voxels, status (ok / refused) and reason (refused: not
-                    genus 0, with its euler_characteristic, 2 for a sphere), degree (below
-                    --degree when the object is too small: degree_capped), hausdorff_um (the
+                    genus 0, with its euler_characteristic, 2 for a sphere), degree
+                    (--degree, for every object), hausdorff_um (the
                     fit's: voxel surface against the reconstruction), mesh_hausdorff_um (the
                     mesh's vertices against the voxel surface), relaxation_sweeps, folded_faces,
                     and the voxels the topology repair removed or added.
@@ -20,8 +20,8 @@ Writes into --out:
                     x along its major axis), l = 0..degree, m = -l..l (m > 0: cos m·phi, m < 0:
                     sin |m|·phi).
   descriptors.csv   label, a0..aN: the aligned descriptor, the one evaluate objects compares
-                    (coefficients of degrees 1..--degree, (x, y, z) per (l, m), zeros above the
-                    object's degree, scaled to unit length): invariant to position,
+                    (coefficients of degrees 1..--degree, (x, y, z) per (l, m), scaled to unit
+                    length): invariant to position,
                     orientation, mirroring and size. u0..uN: the same turned back to the
                     image's axes, which changes as the object turns.
   meshes/label_<id>.ply
@@ -38,8 +38,7 @@ pub struct Args {
     /// An instance label image (TIFF or OME-Zarr) of integer ids, 0 = background.
     #[arg(value_name = "LABELS")]
     labels: PathBuf,
-    /// Highest harmonic degree (the paper's: 31); an object whose mesh has V < 4·L² vertices
-    /// gets ⌊√V / 2⌋, as in CellOrganizer.
+    /// Harmonic degree of every object's fit (the paper's: 31), small objects included.
     #[arg(long, value_name = "L", default_value_t = 31,
           value_parser = clap::value_parser!(u32).range(1..))]
     degree: u32,

@@ -229,7 +229,6 @@ fn refusal_kind(error: &SpharmError) -> &'static str {
         SpharmError::NotGenusZero { .. } => "not genus 0",
         SpharmError::FoldedParameterization { .. } => "folded parameterization",
         SpharmError::DateLine { .. } => "no date line",
-        SpharmError::IllConditionedFit { .. } => "ill-conditioned fit",
         SpharmError::NonManifoldSurface { .. } => "non-manifold surface",
         SpharmError::EmptyObject
         | SpharmError::ShapeMismatch { .. }
@@ -249,7 +248,6 @@ fn objects_csv(shapes: &[ObjectShape]) -> Result<Vec<u8>> {
         "reason",
         "euler_characteristic",
         "degree",
-        "degree_capped",
         "hausdorff_um",
         "mesh_hausdorff_um",
         "relaxation_sweeps",
@@ -271,7 +269,6 @@ fn objects_csv(shapes: &[ObjectShape]) -> Result<Vec<u8>> {
                     String::new(),
                     "2".into(),
                     fit.degree.to_string(),
-                    u8::from(fit.degree_capped).to_string(),
                     fit.hausdorff_um.to_string(),
                     mesh_hausdorff_um.to_string(),
                     fit.parameterization.relaxation_sweeps.to_string(),
@@ -294,7 +291,8 @@ fn objects_csv(shapes: &[ObjectShape]) -> Result<Vec<u8>> {
                     _ => String::new(),
                 };
                 row.extend(["refused".into(), error.to_string(), euler]);
-                row.extend(vec![String::new(); 5]);
+                // degree, hausdorff_um, mesh_hausdorff_um, relaxation_sweeps
+                row.extend(vec![String::new(); 4]);
                 row.push(folded);
                 row.extend(vec![String::new(); 2]);
             }

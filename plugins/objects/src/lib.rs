@@ -20,8 +20,7 @@
 //! - `update`: `cells`, `objects/real`, `objects/synthetic` of the image.
 //! - `finish`: over all images —
 //!   - `cells`, and per set S in {`real`, `synthetic`}: `objects/S`, `excluded/S` (no shape
-//!     descriptor, e.g. not genus 0), `degree_capped/S` (SPHARM degree below `max_degree` for
-//!     too few vertices), `objects_per_cell/S`, `hausdorff_um/S` (mean);
+//!     descriptor, e.g. not genus 0), `objects_per_cell/S`, `hausdorff_um/S` (mean);
 //!   - per k of `compare.k`: `shape_divergence/k<k>`, its permutation p-values
 //!     `shape_p_real_halves/k<k>` (CellOrganizer's null: random halves of the real set) and
 //!     `shape_p_pooled_labels/k<k>` (real/synthetic labels permuted over the pooled objects),
@@ -340,7 +339,6 @@ fn values(c: &ObjectComparison) -> Vec<(String, f64)> {
     for (s, set) in ["real", "synthetic"].iter().enumerate() {
         out.push((format!("objects/{set}"), c.objects[s] as f64));
         out.push((format!("excluded/{set}"), c.excluded[s] as f64));
-        out.push((format!("degree_capped/{set}"), c.degree_capped[s] as f64));
         out.push((
             format!("objects_per_cell/{set}"),
             c.objects[s] as f64 / c.cells as f64,
