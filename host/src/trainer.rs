@@ -57,6 +57,7 @@ impl Trainer {
         seed: u64,
         device: Device,
     ) -> Result<Self> {
+        keep_freed_memory_for_reuse();
         tch::manual_seed(seed as i64);
         let model = Model::build(plugins, name, spec, 1, 1, device)?;
         let settings = &spec.train;
@@ -316,6 +317,22 @@ impl Trainer {
             generator_loss_scale: self.generator_scaler,
             discriminator_loss_scale: self.discriminator_scaler,
         }
+    }
+}
+
+/// Makes glibc keep the memory a training step frees, for the next step to reuse. Its default
+/// returns freed blocks above an adaptive threshold to the kernel (munmap, heap trimming), so
+/// every step faulted tens of megabytes of activations back in, page by page and zeroed: 16 000
+/// page faults per tiny R2U-Net step, and the two compute threads contend for the memory map
+/// lock while they fault. Large blocks up to 32 MiB (glibc's limit) now come from the heap, and
+/// the heap is only trimmed past 1 GiB free at its top. Measured: tiny models' steps 7–14 %
+/// faster; the paper U-Net's peak 8.31 GB against 8.29 GB before.
+fn keep_freed_memory_for_reuse() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tunables; a rejected value leaves the default.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
 }
 
