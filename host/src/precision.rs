@@ -351,6 +351,21 @@ mod tests {
         assert!(alias.equal(&before));
         let copy = channels_last_3d(&before).unwrap();
         assert!(is_channels_last_3d(&copy) && !is_channels_last_3d(&before));
+        // A 1×1×1 kernel is contiguous in both layouts; it gets channels-last strides anyway,
+        // as module.to(memory_format=torch.channels_last_3d) gives it, so that a convolution
+        // with a contiguous input still answers in channels-last.
+        let pointwise = Tensor::randn([16, 8, 1, 1, 1], (Kind::Float, Device::Cpu));
+        to_channels_last_3d(std::slice::from_ref(&pointwise)).unwrap();
+        assert_eq!(pointwise.stride(), [8, 1, 8, 8, 8]);
+        let input = Tensor::randn([2, 8, 4, 4, 4], (Kind::Float, Device::Cpu));
+        assert!(is_channels_last_3d(&input.conv3d(
+            &pointwise,
+            None::<Tensor>,
+            [1, 1, 1],
+            [0, 0, 0],
+            [1, 1, 1],
+            1
+        )));
         // Tensors that are not 5-D are left as they are.
         let bias = Tensor::randn([3], (Kind::Float, Device::Cpu));
         to_channels_last_3d(std::slice::from_ref(&bias)).unwrap();
