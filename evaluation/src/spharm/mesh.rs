@@ -232,11 +232,6 @@ impl QuadMesh {
             .collect()
     }
 
-    /// Face areas of the surface that the voxel faces approximate, for the equal-area targets
-    /// and the moments: the areas after `iterations` steps of Laplacian smoothing (each vertex
-    /// halfway to its neighbours' mean). A voxel face's own area overstates an oblique surface
-    /// by up to √3 (the staircase), and by how much depends on the object's orientation, which
-    /// made the parameterization, and so the descriptor, orientation-dependent.
     /// Taubin's (1995) λ|μ smoothing: `pairs` of a shrinking (λ = 0.5) and an inflating
     /// (μ = −0.53) Laplacian step, a low-pass filter that removes the voxel staircase without
     /// the shrinkage of plain Laplacian smoothing.
@@ -246,25 +241,19 @@ impl QuadMesh {
         pairs: usize,
     ) -> Vec<Vec3> {
         let mut positions = self.vertices.clone();
-        let step = |positions: &[Vec3], factor: f64| -> Vec<Vec3> {
-            positions
-                .iter()
-                .zip(neighbours)
-                .map(|(p, ring)| {
-                    let mean = ring.iter().map(|&u| positions[u]).sum::<Vec3>() / ring.len() as f64;
-                    p + (mean - p) * factor
-                })
-                .collect()
-        };
         for _ in 0..pairs {
-            positions = step(&positions, 0.5);
-            positions = step(&positions, -0.53);
+            positions = laplacian_step(&positions, neighbours, 0.5);
+            positions = laplacian_step(&positions, neighbours, -0.53);
         }
         positions
     }
 
-    /// The vertices after `iterations` steps of Laplacian smoothing, each halfway to the mean
-    /// of its neighbours.
+    /// The surface that the voxel faces approximate, for the equal-area targets, the moments
+    /// and the conformal term's reference: the vertices after `iterations` steps of Laplacian
+    /// smoothing, each halfway to its neighbours' mean. A voxel face's own area overstates an
+    /// oblique surface by up to √3 (the staircase), and by how much depends on the object's
+    /// orientation, which made the parameterization, and so the descriptor,
+    /// orientation-dependent.
     pub(crate) fn smoothed_vertices(
         &self,
         neighbours: &[Vec<usize>],
@@ -272,14 +261,7 @@ impl QuadMesh {
     ) -> Vec<Vec3> {
         let mut positions = self.vertices.clone();
         for _ in 0..iterations {
-            positions = positions
-                .iter()
-                .zip(neighbours)
-                .map(|(p, ring)| {
-                    let mean = ring.iter().map(|&u| positions[u]).sum::<Vec3>() / ring.len() as f64;
-                    (p + mean) / 2.0
-                })
-                .collect();
+            positions = laplacian_step(&positions, neighbours, 0.5);
         }
         positions
     }
@@ -302,4 +284,16 @@ impl QuadMesh {
             face.reverse();
         }
     }
+}
+
+/// Each vertex moved `factor` of the way to the mean of its neighbours.
+fn laplacian_step(positions: &[Vec3], neighbours: &[Vec<usize>], factor: f64) -> Vec<Vec3> {
+    positions
+        .iter()
+        .zip(neighbours)
+        .map(|(p, ring)| {
+            let mean = ring.iter().map(|&u| positions[u]).sum::<Vec3>() / ring.len() as f64;
+            p + (mean - p) * factor
+        })
+        .collect()
 }

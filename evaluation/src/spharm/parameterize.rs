@@ -69,6 +69,7 @@ pub(crate) fn parameterize(
         max_sweeps,
         relative_decrease: RELATIVE_DECREASE,
         energy_per_steradian: 1e-4,
+        area_ratio: 2.0,
     };
     let sweeps = relax_areas(&mut points, &mesh.faces, &targets, reference, limits);
     let quality = measure(&points, &mesh.faces, &targets, sweeps);

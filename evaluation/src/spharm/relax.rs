@@ -20,7 +20,7 @@
 //! energy) instead steps to reduce the folded corner triangles' negative area, which unfolds an
 //! initial map that has a few folds. The step length adapts per vertex.
 
-use super::sphere::{is_small, small_solid_angle, solid_angle, Vec3};
+use super::sphere::{is_small, quad_area, small_solid_angle, solid_angle, Vec3};
 
 /// When to stop relaxing.
 #[derive(Clone, Copy, Debug)]
@@ -31,6 +31,18 @@ pub(crate) struct RelaxationLimits {
     /// Stop once the energy per steradian (about the mean squared relative area error) is
     /// below this.
     pub energy_per_steradian: f64,
+    /// The `relative_decrease` stop waits until every quad's area is within this factor of its
+    /// target, both ways: a slow sweep with a few quads still squeezed (a bent tube's, at 0.49
+    /// of their share) is not convergence.
+    pub area_ratio: f64,
+}
+
+/// Whether every quad's area is within `ratio` of its target, both ways.
+fn areas_within(points: &[Vec3], faces: &[[usize; 4]], targets: &[f64], ratio: f64) -> bool {
+    faces.iter().zip(targets).all(|(q, &target)| {
+        let area = quad_area(points, q);
+        area * ratio >= target && area <= target * ratio
+    })
 }
 
 /// The corner triangle at corner `k` of quad `q`, as vertex indices with `q[k]` first.
@@ -491,8 +503,9 @@ pub(crate) fn relax_areas(
             energy - decrease / 3.0
         };
         if !folded
-            && (decrease / 3.0 <= limits.relative_decrease * energy
-                || energy <= limits.energy_per_steradian * sphere_area)
+            && (energy <= limits.energy_per_steradian * sphere_area
+                || (decrease / 3.0 <= limits.relative_decrease * energy
+                    && areas_within(points, faces, targets, limits.area_ratio)))
         {
             return sweep + 1;
         }
