@@ -32,8 +32,9 @@ pub(crate) struct RelaxationLimits {
     /// below this.
     pub energy_per_steradian: f64,
     /// The `relative_decrease` stop waits until every quad's area is within this factor of its
-    /// target, both ways: a slow sweep with a few quads still squeezed (a bent tube's, at 0.49
-    /// of their share) is not convergence.
+    /// target, both ways, or the sweeps gain ten times less: a slow sweep with a few quads
+    /// still squeezed (a bent tube's, at 0.49 of their share) is not convergence, but tiny
+    /// objects may never get every quad within the factor.
     pub area_ratio: f64,
 }
 
@@ -505,7 +506,8 @@ pub(crate) fn relax_areas(
         if !folded
             && (energy <= limits.energy_per_steradian * sphere_area
                 || (decrease / 3.0 <= limits.relative_decrease * energy
-                    && areas_within(points, faces, targets, limits.area_ratio)))
+                    && (decrease / 3.0 <= 0.1 * limits.relative_decrease * energy
+                        || areas_within(points, faces, targets, limits.area_ratio))))
         {
             return sweep + 1;
         }
