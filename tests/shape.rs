@@ -4,8 +4,11 @@
 //! unaligned descriptor turning with the object while the aligned one stays; and the same
 //! descriptors as `evaluate objects` computes for the same object.
 
+#[path = "../evaluation/tests/analytic_shapes/mod.rs"]
+mod analytic_shapes;
 mod common;
 
+use analytic_shapes::{bent_tube, ellipsoid};
 use common::{ok, run_python, run_silico, scratch_registry, ScratchRegistry};
 use std::{collections::HashMap, path::Path};
 
@@ -37,27 +40,6 @@ fn voxelize(inside: impl Fn([f64; 3]) -> bool) -> Vec<bool> {
         }
     }
     cube
-}
-
-fn ellipsoid(semi_axes: [f64; 3]) -> impl Fn([f64; 3]) -> bool {
-    move |p| (0..3).map(|i| (p[i] / semi_axes[i]).powi(2)).sum::<f64>() <= 1.0
-}
-
-/// A tube of radius `tube` around the arc of radius `major` in the xy plane from angle 0 to
-/// `sweep`, with round ends (evaluation/tests/spharm.rs).
-fn bent_tube(major: f64, tube: f64, sweep: f64) -> impl Fn([f64; 3]) -> bool {
-    move |[x, y, z]| {
-        let angle = y.atan2(x).rem_euclid(std::f64::consts::TAU);
-        let distance = if angle <= sweep {
-            ((x.hypot(y) - major).powi(2) + z * z).sqrt()
-        } else {
-            let end = |a: f64| {
-                ((x - major * a.cos()).powi(2) + (y - major * a.sin()).powi(2) + z * z).sqrt()
-            };
-            end(0.0).min(end(sweep))
-        };
-        distance <= tube
-    }
 }
 
 /// `cube` turned a quarter about z on the grid: voxel (z, y, x) takes (z, SIDE − 1 − x, y).
