@@ -221,12 +221,13 @@ impl QuadMesh {
             .collect()
     }
 
-    /// Surface area of each face (a planar quad: half the norm of its diagonals' cross product).
-    pub(crate) fn face_areas(&self) -> Vec<f64> {
+    /// Surface area of each face with the vertices at `positions` (a planar quad: half the norm
+    /// of its diagonals' cross product).
+    pub(crate) fn face_areas_at(&self, positions: &[Vec3]) -> Vec<f64> {
         self.faces
             .iter()
             .map(|f| {
-                let [a, b, c, d] = f.map(|v| self.vertices[v]);
+                let [a, b, c, d] = f.map(|v| positions[v]);
                 0.5 * (c - a).cross(&(d - b)).norm()
             })
             .collect()

@@ -302,13 +302,7 @@ pub fn spharm(object: &BinaryObject, settings: &SpharmSettings) -> Result<Spharm
     }
     let neighbours = manifold_neighbours(&mesh)?;
     let smoothed = mesh.smoothed_vertices(&neighbours, SMOOTHING_ITERATIONS);
-    let vertex_areas = mesh.vertex_areas(
-        &QuadMesh {
-            vertices: smoothed.clone(),
-            faces: mesh.faces.clone(),
-        }
-        .face_areas(),
-    );
+    let vertex_areas = mesh.vertex_areas(&mesh.face_areas_at(&smoothed));
     let frame = PrincipalFrame::of(&mesh.vertices, &vertex_areas);
     mesh.vertices = mesh.vertices.iter().map(|v| frame.apply(v)).collect();
     if frame.is_reflection() {
@@ -316,14 +310,10 @@ pub fn spharm(object: &BinaryObject, settings: &SpharmSettings) -> Result<Spharm
     }
     let order = mesh.canonical_order(CANONICAL_RESOLUTION * min_voxel_um(object));
     let mesh = mesh.renumbered(&order);
-    let smoothed = QuadMesh {
-        vertices: order.iter().map(|&v| frame.apply(&smoothed[v])).collect(),
-        faces: mesh.faces.clone(),
-    };
+    let smoothed: Vec<Vec3> = order.iter().map(|&v| frame.apply(&smoothed[v])).collect();
     let vertex_areas: Vec<f64> = order.iter().map(|&v| vertex_areas[v]).collect();
-    let face_areas = smoothed.face_areas();
+    let face_areas = mesh.face_areas_at(&smoothed);
     let neighbours = manifold_neighbours(&mesh)?;
-    let smoothed = smoothed.vertices;
     let parameterization = parameterize::parameterize(
         &mesh,
         &neighbours,
