@@ -166,9 +166,13 @@ impl Probes {
             // From now on glibc maps every buffer of 128 KiB or more on its own and unmaps it
             // when freed. By default it raises that threshold as large buffers are freed and
             // serves them from a heap that fragments, so the same pass peaked 30 % higher on
-            // its third run than on its first.
+            // its third run than on its first. A trainer earlier in this process (retraining
+            // predicts after it trains) turned mapping off: glibc's default count is back on.
             // SAFETY: mallopt only changes glibc's allocation policy.
-            unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10) };
+            unsafe {
+                libc::mallopt(libc::M_MMAP_MAX, 65536);
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+            }
             // The first pass also allocates what every later one reuses (thread scratch,
             // kernel caches); measured, it would count as memory per voxel.
             forward(FIRST_PROBE)?;
