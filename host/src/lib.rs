@@ -4,6 +4,7 @@
 //! The host composes plugin libraries (generators, discriminators, losses, metrics built on
 //! `silico-plugin-api`) into models as a registry file says, and runs them.
 
+pub mod allocator;
 pub mod bench;
 pub mod check;
 pub mod checkpoint;

@@ -14,6 +14,7 @@
 //! dynamically; the scales are checkpointed, so a resumed fp16 run continues exactly too.
 
 use crate::{
+    allocator::AllocationPolicy,
     checkpoint::{self, CheckpointMeta, OptimizerState},
     data::Batch,
     model::Model,
@@ -57,7 +58,7 @@ impl Trainer {
         seed: u64,
         device: Device,
     ) -> Result<Self> {
-        keep_freed_memory_for_reuse();
+        AllocationPolicy::ReuseFreedMemory.apply();
         tch::manual_seed(seed as i64);
         let model = Model::build(plugins, name, spec, 1, 1, device)?;
         let settings = &spec.train;
@@ -317,23 +318,6 @@ impl Trainer {
             generator_loss_scale: self.generator_scaler,
             discriminator_loss_scale: self.discriminator_scaler,
         }
-    }
-}
-
-/// Makes glibc keep the memory a training step frees, for the next step to reuse. Its default
-/// serves blocks above an adaptive threshold (at most 32 MiB) with fresh mmaps and returns them
-/// on free, so every step faulted its large activations back in page by page, each page zeroed
-/// by the kernel: a third of a paper-size Pix2Pix step's CPU time went to `clear_page`. Every
-/// block now comes from the heap, which is trimmed only past 1 GiB free at its top. The price
-/// is peak memory: blocks freed between steps are held for reuse and fragment. Measured on
-/// 2 cores (fp32): paper Pix2Pix steps 5.7 → 4.2 s at a peak of 3.2 GB against 2.5 GB (PyTorch:
-/// 5.6 s at 2.7 GB); see the closing note of issue 13 for the other models.
-fn keep_freed_memory_for_reuse() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tunables; a rejected value leaves the default.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_MAX, 0);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
 }
 

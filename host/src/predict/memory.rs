@@ -7,6 +7,7 @@
 //! reserved, so against that start each probe counts its own peak, not only its growth).
 
 use super::tiling::MemoryModel;
+use crate::allocator::AllocationPolicy;
 use anyhow::{bail, Context, Result};
 use std::{fs, path::Path};
 use tch::Device;
@@ -163,16 +164,7 @@ impl Probes {
         if let Device::Cuda(index) = self.device {
             self.cuda_free_at_start = Some(cuda_memory(index)?.0);
         } else {
-            // From now on glibc maps every buffer of 128 KiB or more on its own and unmaps it
-            // when freed. By default it raises that threshold as large buffers are freed and
-            // serves them from a heap that fragments, so the same pass peaked 30 % higher on
-            // its third run than on its first. A trainer earlier in this process (retraining
-            // predicts after it trains) turned mapping off: glibc's default count is back on.
-            // SAFETY: mallopt only changes glibc's allocation policy.
-            unsafe {
-                libc::mallopt(libc::M_MMAP_MAX, 65536);
-                libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
-            }
+            AllocationPolicy::MapLargeBuffers.apply();
             // The first pass also allocates what every later one reuses (thread scratch,
             // kernel caches); measured, it would count as memory per voxel.
             forward(FIRST_PROBE)?;
