@@ -418,9 +418,11 @@ fn pose_movements() -> Vec<(&'static str, &'static str, f64)> {
 /// same descriptor to well under 1 % of the distance between distinct shapes: once aligned,
 /// the mesh is renumbered canonically, so nothing depends on the voxel scan's order. Off the
 /// grid (re-voxelized at sub-voxel shifts and oblique rotations) the object itself changes
-/// at these sizes (semi-axes 3–11 voxels), and the descriptor moves by 6–18 %: the
-/// parameterization follows the new mesh. That is issue 16's open target of 1 %; this bound
-/// only keeps it from getting worse.
+/// at these sizes (semi-axes 3–11 voxels), and the descriptor moves by 6–12 %: the
+/// parameterization follows the new mesh, and the smoothed voxel surface keeps some of the
+/// staircase (with a map fixed by the ellipsoid's own coordinates, its descriptor still moves
+/// by 7 %). That is issue 16's open target of 1 %; this bound only keeps it from getting
+/// worse.
 #[test]
 fn descriptor_is_invariant_to_grid_poses_and_bounded_off_the_grid() {
     let movements = pose_movements();
@@ -428,7 +430,7 @@ fn descriptor_is_invariant_to_grid_poses_and_bounded_off_the_grid() {
     let failures: Vec<String> = movements
         .iter()
         .filter(|(_, pose, moved)| {
-            let bound = if on_grid.contains(pose) { 0.01 } else { 0.25 };
+            let bound = if on_grid.contains(pose) { 0.01 } else { 0.15 };
             *moved >= bound
         })
         .map(|(name, pose, moved)| format!("{name} {pose}: {:.2} %", 100.0 * moved))

@@ -16,7 +16,7 @@
 //!    the same voxels in any pose of the grid give the same computation and descriptor.
 //! 4. [`parameterize`]: a one-to-one, nearly equal-area map of the mesh onto the unit sphere
 //!    ([`initial`]: Brechbühler's harmonic latitude and longitude, poles at the ends of the
-//!    major axis, latitudes remapped to equal cap areas; [`relax`]: fold-free area
+//!    surface's geodesic diameter, latitudes remapped to equal cap areas; [`relax`]: fold-free area
 //!    relaxation, with a conformal term measured against the smoothed surface), then rotated
 //!    by [`align::parameter_rotation`] so that its pose on the sphere is fixed by the
 //!    object's geometry too.

@@ -33,10 +33,11 @@ pub(crate) struct Parameterization {
     pub quality: ParameterizationQuality,
 }
 
-/// Parameterizes `mesh` (aligned: major axis along x) with its counter-clockwise `neighbours`.
-/// The poles are the ends of the surface's longest geodesic ([`geodesic_diameter`]), so the
-/// date line runs along the object's length, also when it is bent. Of the harmonic map and its equal-area latitude remap, the
-/// one with fewer folded quads (the remap on ties) is relaxed.
+/// Parameterizes `mesh` (aligned: major axis along x) with its counter-clockwise `neighbours`
+/// and its smoothed surface `reference`. The poles are the ends of the surface's longest
+/// geodesic ([`geodesic_diameter`]), so the date line runs along the object's length, also
+/// when it is bent. Of the harmonic map and its equal-area latitude remap, the one with fewer
+/// folded quads (the remap on ties) is relaxed.
 pub(crate) fn parameterize(
     mesh: &QuadMesh,
     neighbours: &[Vec<usize>],
@@ -44,7 +45,7 @@ pub(crate) fn parameterize(
     reference: &[Vec3],
     max_sweeps: usize,
 ) -> Result<Parameterization, InitialError> {
-    let (north, south) = geodesic_diameter(mesh, neighbours);
+    let (north, south) = geodesic_diameter(mesh, reference);
     let mut angles = harmonic_angles(neighbours, north, south)?;
     let harmonic = angles.points();
     angles.colatitude = equal_area_latitudes(
@@ -82,40 +83,119 @@ pub(crate) fn parameterize(
 /// 11.5 ms at 3 · 10⁻³. Off-grid poses move the descriptor 1–3 points less per decade.
 const RELATIVE_DECREASE: f64 = 2e-3;
 
-/// An approximate geodesic diameter of the surface by two Dijkstra sweeps over the mesh edges:
-/// from the vertex of least major-axis coordinate to the farthest vertex (the north pole),
-/// and from there to the farthest again (the south pole). Both starting point and distances
-/// come from the aligned geometry, so the poles do not depend on the object's pose.
-/// CellOrganizer retries badly fitted objects with such a `graph_diameter` initialisation.
-fn geodesic_diameter(mesh: &QuadMesh, neighbours: &[Vec<usize>]) -> (usize, usize) {
-    let start = (0..mesh.vertices.len())
-        .min_by(|&a, &b| mesh.vertices[a].x.total_cmp(&mesh.vertices[b].x))
+/// The poles: the ends of an approximate geodesic diameter of the smoothed surface, by three
+/// Dijkstra sweeps: from the vertex of least major-axis coordinate to the far end (the north
+/// pole), from there to the far end (the south pole), and back to the north pole once more.
+/// Start and distances come from the aligned geometry, so the poles do not depend on the
+/// object's pose. CellOrganizer retries badly fitted objects with such a `graph_diameter`
+/// initialisation.
+fn geodesic_diameter(mesh: &QuadMesh, surface: &[Vec3]) -> (usize, usize) {
+    let graph = SurfaceGraph::new(mesh, surface);
+    let start = (0..surface.len())
+        .min_by(|&a, &b| surface[a].x.total_cmp(&surface[b].x))
         .expect("a mesh has vertices");
-    let north = farthest(mesh, neighbours, start);
-    (north, farthest(mesh, neighbours, north))
+    let north = graph.far_end(surface, start);
+    let south = graph.far_end(surface, north);
+    (graph.far_end(surface, south), south)
 }
 
-/// The vertex farthest from `source` along mesh edges (the first on ties).
-fn farthest(mesh: &QuadMesh, neighbours: &[Vec<usize>], source: usize) -> usize {
-    let mut distance = vec![f64::INFINITY; mesh.vertices.len()];
-    let mut queue = BinaryHeap::new();
-    distance[source] = 0.0;
-    queue.push(Reverse((OrderedDistance(0.0), source)));
-    while let Some(Reverse((OrderedDistance(d), v))) = queue.pop() {
-        if d > distance[v] {
-            continue;
-        }
-        for &u in &neighbours[v] {
-            let through = d + (mesh.vertices[u] - mesh.vertices[v]).norm();
-            if through < distance[u] {
-                distance[u] = through;
-                queue.push(Reverse((OrderedDistance(through), u)));
+/// The share of the largest distance within which vertices count as the far end.
+const FAR_END_FRACTION: f64 = 0.1;
+
+/// The mesh's edges and quad diagonals with their lengths on a surface, in compressed rows.
+/// The diagonals let paths cut across quads, so that distances on the voxel staircase are
+/// closer to Euclidean ones than along grid lines alone, whose excess depends on how the
+/// surface lies in the grid.
+struct SurfaceGraph {
+    offsets: Vec<usize>,
+    edges: Vec<(usize, f64)>,
+}
+
+impl SurfaceGraph {
+    fn new(mesh: &QuadMesh, surface: &[Vec3]) -> Self {
+        let mut rows: Vec<Vec<usize>> = vec![Vec::new(); surface.len()];
+        for face in &mesh.faces {
+            for (i, &a) in face.iter().enumerate() {
+                for &b in &face[i + 1..] {
+                    rows[a].push(b);
+                    rows[b].push(a);
+                }
             }
         }
+        let mut offsets = Vec::with_capacity(surface.len() + 1);
+        let mut edges = Vec::new();
+        offsets.push(0);
+        for (v, row) in rows.iter_mut().enumerate() {
+            row.sort_unstable();
+            row.dedup();
+            edges.extend(row.iter().map(|&u| (u, (surface[u] - surface[v]).norm())));
+            offsets.push(edges.len());
+        }
+        Self { offsets, edges }
     }
-    (0..distance.len())
-        .max_by(|&a, &b| distance[a].total_cmp(&distance[b]).then(b.cmp(&a)))
-        .expect("a mesh has vertices")
+
+    fn distances_from(&self, source: usize) -> Vec<f64> {
+        let mut distance = vec![f64::INFINITY; self.offsets.len() - 1];
+        let mut queue = BinaryHeap::new();
+        distance[source] = 0.0;
+        queue.push(Reverse((OrderedDistance(0.0), source)));
+        while let Some(Reverse((OrderedDistance(d), v))) = queue.pop() {
+            if d > distance[v] {
+                continue;
+            }
+            for &(u, length) in &self.edges[self.offsets[v]..self.offsets[v + 1]] {
+                let through = d + length;
+                if through < distance[u] {
+                    distance[u] = through;
+                    queue.push(Reverse((OrderedDistance(through), u)));
+                }
+            }
+        }
+        distance
+    }
+
+    /// The far end from `source`: not the single farthest vertex, which wanders over a blunt
+    /// end where distances are nearly level (by several voxels between poses of one
+    /// ellipsoid), but the vertex nearest the centroid of the connected patch around it
+    /// within [`FAR_END_FRACTION`] of the largest distance, weighted by how far into the
+    /// patch each vertex lies.
+    fn far_end(&self, surface: &[Vec3], source: usize) -> usize {
+        let distance = self.distances_from(source);
+        let farthest = (0..distance.len())
+            .max_by(|&a, &b| distance[a].total_cmp(&distance[b]).then(b.cmp(&a)))
+            .expect("a mesh has vertices");
+        let floor = distance[farthest] * (1.0 - FAR_END_FRACTION);
+        let mut patch = vec![farthest];
+        let mut in_patch = vec![false; distance.len()];
+        in_patch[farthest] = true;
+        let mut next = 0;
+        while next < patch.len() {
+            let v = patch[next];
+            next += 1;
+            for &(u, _) in &self.edges[self.offsets[v]..self.offsets[v + 1]] {
+                if !in_patch[u] && distance[u] >= floor {
+                    in_patch[u] = true;
+                    patch.push(u);
+                }
+            }
+        }
+        let (sum, weight) = patch
+            .iter()
+            .fold((Vec3::zeros(), 0.0), |(sum, weight), &v| {
+                let w = (distance[v] - floor).powi(2);
+                (sum + surface[v] * w, weight + w)
+            });
+        let centre = sum / weight;
+        patch.sort_unstable();
+        patch
+            .into_iter()
+            .min_by(|&a, &b| {
+                (surface[a] - centre)
+                    .norm_squared()
+                    .total_cmp(&(surface[b] - centre).norm_squared())
+            })
+            .expect("the patch holds the farthest vertex")
+    }
 }
 
 /// A path length ordered by `total_cmp`, for the Dijkstra queue.
