@@ -20,6 +20,7 @@ pub mod optim;
 pub mod plugins;
 pub mod precision;
 pub mod predict;
+mod progress;
 pub mod registry;
 pub mod retrain;
 pub mod shape;

@@ -12,12 +12,12 @@ use crate::{
     model::NonFiniteLoss,
     plugins::Plugins,
     precision::Precision,
+    progress::progress_bar,
     registry::ModelSpec,
     tensorboard::{EventWriter, TENSORBOARD_DIR},
     trainer::Trainer,
 };
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use silico_imaging::dataset::{LoadOptions, NonFinite, VoxelSize};
 use std::{
     path::{Path, PathBuf},
@@ -171,7 +171,7 @@ pub fn train(plugins: &Plugins, request: &TrainRequest, stop: &StopSignal) -> Re
 
     let mut log = LossLog::open(&request.out.join(LOSSES_FILE), start)?;
     let mut board = EventWriter::create(&request.out.join(TENSORBOARD_DIR), start)?;
-    let progress = progress_bar(request.progress, start, settings.iterations);
+    let progress = progress_bar(request.progress, start, settings.iterations, "");
     let started = Instant::now();
     let mut last_losses = Vec::new();
     let mut iteration = start;
@@ -326,18 +326,6 @@ fn format_losses(losses: &[(String, f64)]) -> String {
         .map(|(name, value)| format!("{name} {value:.4}"))
         .collect::<Vec<_>>()
         .join("  ")
-}
-
-fn progress_bar(visible: bool, start: u64, total: u64) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total).with_position(start);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len}  {per_sec}  ETA {eta}  {msg}")
-            .expect("a valid progress template"),
-    );
-    bar
 }
 
 /// `losses.csv`: one row per iteration (iteration, each loss term, elapsed seconds). On resume,

@@ -5,9 +5,8 @@
 
 mod mesh;
 
-use crate::{evaluate::csv_text, files::write_atomic};
+use crate::{evaluate::csv_text, files::write_atomic, progress::progress_bar};
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use mesh::ImageFrame;
 use rayon::prelude::*;
 use silico_evaluation::spharm::{
@@ -73,7 +72,7 @@ pub fn shape_report(request: &ShapeRequest) -> Result<ShapeSummary> {
     let meshes = request.out.join("meshes");
     fs::create_dir_all(&meshes).with_context(|| format!("cannot create {}", meshes.display()))?;
     let voxel_um = labels.voxel_um.map(f64::from);
-    let bar = progress_bar(request.progress, extents.len() as u64);
+    let bar = progress_bar(request.progress, 0, extents.len() as u64, "objects");
     let shapes: Vec<ObjectShape> = extents
         .par_iter()
         .map(|(&label, extent)| {
@@ -209,18 +208,6 @@ fn remove_stale_meshes(meshes: &Path, shapes: &[ObjectShape]) {
             let _ = fs::remove_file(&path);
         }
     }
-}
-
-fn progress_bar(visible: bool, total: u64) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} objects  {per_sec}  ETA {eta}")
-            .expect("a valid progress template"),
-    );
-    bar
 }
 
 /// A short name for a refusal, to count them by.
