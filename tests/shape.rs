@@ -324,7 +324,7 @@ fn shape_and_evaluate_objects_give_the_same_descriptors() {
     let config = dir.join("objects.toml");
     std::fs::write(
         &config,
-        "[compare]\nk = [1]\npermutations = 2\nspharm = { max_degree = 8 }\n",
+        "[compare]\nk = [1]\npermutations = 2\nspharm = { degree = 8 }\n",
     )
     .unwrap();
     let evaluated = dir.join("evaluated");

@@ -3,7 +3,7 @@
 //! (fixed seed), isotropic 1 µm voxels.
 //!
 //! ```sh
-//! cargo run --release -p silico-evaluation --example spharm_bench -- [--dump DIR] [--max-degree L] [--repeats N]
+//! cargo run --release -p silico-evaluation --example spharm_bench -- [--dump DIR] [--degree L] [--repeats N]
 //! ```
 //!
 //! Prints one table row per object (voxels, mesh vertices, degree, ms, Hausdorff µm with the
@@ -115,8 +115,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--dump" => dump = Some(args.next().ok_or("--dump needs a folder")?.into()),
-            "--max-degree" => {
-                settings.max_degree = args.next().ok_or("--max-degree needs a number")?.parse()?
+            "--degree" => {
+                settings.degree = args.next().ok_or("--degree needs a number")?.parse()?
             }
             "--repeats" => {
                 repeats = args.next().ok_or("--repeats needs a number")?.parse()?;
@@ -173,9 +173,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mean = |f: fn(&(f64, f64)) -> f64| hausdorff.iter().map(f).sum::<f64>() / count as f64;
     let max = |f: fn(&(f64, f64)) -> f64| hausdorff.iter().map(f).fold(0.0, f64::max);
     println!(
-        "silico SPHARM (max degree {}): {:.1} ms/object (median of {repeats}, 1 thread); Hausdorff \
+        "silico SPHARM (degree {}): {:.1} ms/object (median of {repeats}, 1 thread); Hausdorff \
          dense mean {:.3} max {:.3} µm; vertices mean {:.3} max {:.3} µm",
-        settings.max_degree,
+        settings.degree,
         total_ms / count as f64,
         mean(|h| h.0),
         max(|h| h.0),

@@ -440,3 +440,16 @@ fn descriptor_is_invariant_to_grid_poses_and_bounded_off_the_grid() {
         "descriptor moved too far: {failures:?}"
     );
 }
+
+/// `degree` sets every fit's degree; `max_degree`, its name while small objects still had
+/// theirs capped, reads the same so that older registries keep working, and giving both is
+/// refused.
+#[test]
+fn degree_reads_under_its_old_name_too() {
+    for key in ["degree", "max_degree"] {
+        let settings: SpharmSettings =
+            toml::from_str(&format!("{key} = 8\n")).expect("valid settings");
+        assert_eq!(settings.degree, 8, "{key}");
+    }
+    assert!(toml::from_str::<SpharmSettings>("degree = 8\nmax_degree = 9\n").is_err());
+}

@@ -21,7 +21,7 @@
 //!    by [`align::parameter_rotation`] so that its pose on the sphere is fixed by the
 //!    object's geometry too.
 //! 5. [`quadrature`]: the real spherical-harmonic coefficients of x, y and z up to
-//!    `max_degree` (the paper's 31, for objects of every size), as integrals over the sphere
+//!    `degree` (the paper's 31, for objects of every size), as integrals over the sphere
 //!    of the Taubin-smoothed surface resampled through the map on a Gauss–Legendre grid
 //!    ([`harmonics`]: the basis).
 //! 6. [`hausdorff`]: the symmetric Hausdorff distance between the object's voxel surface and
@@ -124,8 +124,10 @@ impl BinaryObject {
 pub struct SpharmSettings {
     /// Harmonic degree of every fit (the paper: 31). Unlike a least-squares fit to the
     /// vertices (CellOrganizer caps it at `⌊√V / 2⌋`), the quadrature defines every
-    /// coefficient for every mesh, so small objects get this degree too.
-    pub max_degree: usize,
+    /// coefficient for every mesh, so small objects get this degree too. `max_degree`, its
+    /// name while the degree was still capped, reads the same.
+    #[serde(alias = "max_degree")]
+    pub degree: usize,
     /// Scale each descriptor to unit L2 norm, so that it describes shape but not size
     /// (CellOrganizer's `CalculatePCA` does). Used by [`spharm_descriptor`].
     pub unit_length: bool,
@@ -143,7 +145,7 @@ pub struct SpharmSettings {
 impl Default for SpharmSettings {
     fn default() -> Self {
         Self {
-            max_degree: 31,
+            degree: 31,
             unit_length: true,
             max_relaxation_sweeps: 200,
             dense_hausdorff: true,
@@ -156,7 +158,7 @@ impl Default for SpharmSettings {
 /// surface's third moment along it is non-negative.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpharmFit {
-    /// Degree of the fit: the settings' `max_degree`, for every object.
+    /// Degree of the fit: the settings' `degree`, for every object.
     pub degree: usize,
     /// `(degree + 1)²` rows of (x, y, z) coefficients of the real orthonormal harmonics,
     /// row `n² + n + m` for `Y_n^m` (m > 0: `cos mφ`, m < 0: `sin |m|φ`).
@@ -336,7 +338,7 @@ pub fn spharm(object: &BinaryObject, settings: &SpharmSettings) -> Result<Spharm
         .collect();
 
     let vertex_count = mesh.vertices.len();
-    let degree = settings.max_degree;
+    let degree = settings.degree;
     let grid = SphereGrid::for_mesh(degree, mesh.faces.len());
     let fit_surface = mesh.taubin_smoothed_vertices(&neighbours, FIT_SMOOTHING_PAIRS);
     let coefficients = grid.analyse(&quadrature::resample(

@@ -55,7 +55,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         labels: args.labels,
         voxel_size: args.voxel.get()?,
         settings: SpharmSettings {
-            max_degree: args.degree as usize,
+            degree: args.degree as usize,
             ..SpharmSettings::default()
         },
         out: args.out,

@@ -194,7 +194,7 @@ mod tests {
     fn fit(shape: [usize; 3], voxel_um: [f64; 3]) -> SpharmFit {
         let object = BinaryObject::from_fn(shape, voxel_um, |_, _, _| true).unwrap();
         let settings = SpharmSettings {
-            max_degree: 4,
+            degree: 4,
             ..SpharmSettings::default()
         };
         spharm(&object, &settings).unwrap()

@@ -37,7 +37,7 @@
 //!   `inside` (bool: inside its cell), `label` (u64, its id in the image's object
 //!   segmentation), `hausdorff_um` and `degree` (f64, of its SPHARM fit; NaN without one),
 //!   `pc1`… (f64, shape-space scores, `compare.components` of them), `d0`… (f64, the shape
-//!   descriptor the PCA took: (x, y, z) per harmonic of degrees 1..=`max_degree`; NaN without
+//!   descriptor the PCA took: (x, y, z) per harmonic of degrees 1..=`degree`; NaN without
 //!   one).
 //!
 //! A value that could not be computed (too few objects, no shape) is NaN.
@@ -461,7 +461,7 @@ fn objects_table(
                 .map(|s| s.and_then(|s| s.get(pc).copied()).unwrap_or(f64::NAN)),
         );
     }
-    // Every descriptor has the same length (degrees up to `max_degree`, zero-padded).
+    // Every descriptor has the same length (degrees up to `degree`, zero-padded).
     let descriptor_len = objects
         .iter()
         .find_map(|o| o.shape.as_ref().ok())
