@@ -135,7 +135,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::create_dir_all(folder)?;
     }
     let mut table = String::from(
-        "object\tsemi_axes\tvoxels\tvertices\tdegree\tsweeps\tms\thausdorff_um\thausdorff_vertices_um\n",
+        "object\tsemi_axes\tvoxels\tvertices\tdegree\tunfolding_sweeps\tms\thausdorff_um\thausdorff_vertices_um\n",
     );
     let mut random = SplitMix(20221);
     let (mut total_ms, mut hausdorff, mut count) = (0.0, Vec::new(), 0);
@@ -158,7 +158,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "{count:02}\t{semi_axes:?}\t{voxels}\t{}\t{}\t{}\t{ms:.1}\t{:.3}\t{vertex_hausdorff:.3}\n",
                 fit.vertices_um.len(),
                 fit.degree,
-                fit.parameterization.relaxation_sweeps,
+                fit.parameterization.unfolding_sweeps,
                 fit.hausdorff_um
             ));
             if let Some(folder) = &dump {

@@ -289,13 +289,13 @@ fn descriptor_has_every_degree_and_ignores_position() {
         sphere.voxels()[(z * 15 + y) * 15 + x.saturating_sub(3)] && x >= 3
     })
     .expect("shape");
-    // Position only enters through rounding, but the relaxation stops before it has fully
-    // converged, so rounding moves the descriptor by about as much as a pose change does.
+    // Position only enters through rounding, and the map is a fixed function of the surface,
+    // so rounding is all that moves the descriptor.
     let moved = spharm(&shifted, &SpharmSettings::default())
         .expect("genus 0")
         .descriptor(true);
     assert!(
-        distance(&moved, &unit) < 0.05,
+        distance(&moved, &unit) < 1e-9,
         "{}",
         distance(&moved, &unit)
     );
@@ -313,21 +313,35 @@ fn peanut() -> impl Fn([f64; 3]) -> bool {
 }
 
 /// A shape as a predicate on body coordinates.
-type Inside = Box<dyn Fn([f64; 3]) -> bool>;
+type Inside = Box<dyn Fn([f64; 3]) -> bool + Send + Sync>;
+
+/// How much larger than the shapes below the pose test voxelizes them: semi-axes 18–66
+/// voxels. At 3–11 voxels the voxelization itself changes the object by more than 1 %: with
+/// every pose given the reference pose's own map (transferred by nearest vertices), the
+/// descriptor still moved by 6.4 % on average; that floor falls roughly as size⁻¹·².
+const POSE_TEST_SCALE: f64 = 6.0;
 
 /// The pose-invariance set: shapes with three distinct principal axes, so that their aligned
-/// frame is defined.
+/// frame is defined, each with the half side of its box, at [`POSE_TEST_SCALE`].
 fn pose_test_shapes() -> Vec<(&'static str, usize, Inside)> {
-    vec![
-        ("ellipsoid", 13, Box::new(ellipsoid([11.0, 7.5, 5.0]))),
+    let shapes: Vec<(&'static str, f64, Inside)> = vec![
+        ("ellipsoid", 13.0, Box::new(ellipsoid([11.0, 7.5, 5.0]))),
         (
             "bent tube",
-            14,
+            14.0,
             Box::new(bent_tube(8.5, 3.0, 1.5 * std::f64::consts::PI)),
         ),
-        ("peanut", 14, Box::new(peanut())),
-        ("disc", 13, Box::new(ellipsoid([11.5, 8.5, 3.0]))),
-    ]
+        ("peanut", 14.0, Box::new(peanut())),
+        ("disc", 13.0, Box::new(ellipsoid([11.5, 8.5, 3.0]))),
+    ];
+    shapes
+        .into_iter()
+        .map(|(name, half, inside)| {
+            let scaled: Inside =
+                Box::new(move |p: [f64; 3]| inside(p.map(|c| c / POSE_TEST_SCALE)));
+            (name, (half * POSE_TEST_SCALE).round() as usize, scaled)
+        })
+        .collect()
 }
 
 /// Voxelizes `inside` at `pose`, then applies a grid symmetry to the voxel array: `permute`
@@ -356,83 +370,95 @@ fn grid_posed(
 }
 
 /// The descriptor's movement under each pose change of each shape, as a fraction of the median
-/// distance between the shapes' descriptors.
+/// distance between the shapes' descriptors. Shapes are fitted side by side, one thread each.
 fn pose_movements() -> Vec<(&'static str, &'static str, f64)> {
     let shapes = pose_test_shapes();
-    let reference: Vec<Vec<f64>> = shapes
-        .iter()
-        .map(|(_, half, inside)| fit_default(&voxelize(*half, IDENTITY, inside)).descriptor(true))
-        .collect();
+    let fits: Vec<PosedDescriptors> = std::thread::scope(|scope| {
+        let workers: Vec<_> = shapes
+            .iter()
+            .map(|(_, half, inside)| scope.spawn(move || posed_descriptors(*half, inside)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().expect("fits do not panic"))
+            .collect()
+    });
     let mut between = Vec::new();
-    for i in 0..reference.len() {
-        for j in i + 1..reference.len() {
-            between.push(distance(&reference[i], &reference[j]));
+    for i in 0..fits.len() {
+        for j in i + 1..fits.len() {
+            between.push(distance(&fits[i].0, &fits[j].0));
         }
     }
     between.sort_by(f64::total_cmp);
     let median = (between[between.len() / 2] + between[(between.len() - 1) / 2]) / 2.0;
     let mut movements = Vec::new();
-    for ((name, half, inside), reference) in shapes.iter().zip(&reference) {
-        let base = voxelize(*half, IDENTITY, inside);
-        let poses: Vec<(&str, BinaryObject)> = vec![
-            (
-                "quarter turn",
-                grid_posed(&base, [0, 2, 1], [false, true, false], [0; 3]),
-            ),
-            (
-                "flip",
-                grid_posed(&base, [0, 1, 2], [true, false, false], [0; 3]),
-            ),
-            ("shift", grid_posed(&base, [0, 1, 2], [false; 3], [2, 1, 3])),
-            (
-                "turn and flip",
-                grid_posed(&base, [2, 0, 1], [false, true, true], [1, 0, 0]),
-            ),
-            (
-                "sub-voxel shift",
-                voxelize_off_grid(*half, IDENTITY, [0.61, -0.37, 0.05], inside),
-            ),
-            (
-                "oblique 1",
-                voxelize(*half, rotation([1.0, 2.0, 0.5], 0.7), inside),
-            ),
-            (
-                "oblique 2",
-                voxelize(*half, rotation([-1.0, 1.0, 3.0], 2.1), inside),
-            ),
-            (
-                "oblique 3",
-                voxelize(*half, rotation([0.3, -1.0, 0.2], 1.3), inside),
-            ),
-        ];
-        for (pose, object) in poses {
-            let moved = distance(reference, &fit_default(&object).descriptor(true)) / median;
+    for ((name, _, _), (reference, posed)) in shapes.iter().zip(&fits) {
+        for (pose, descriptor) in posed {
+            let moved = distance(reference, descriptor) / median;
             eprintln!("{name:10} {pose:16} {:6.2} % of {median:.3}", 100.0 * moved);
-            movements.push((*name, pose, moved));
+            movements.push((*name, *pose, moved));
         }
     }
     movements
 }
 
-/// The same voxels in another pose of the grid (quarter turns, flips, integer shifts) give the
-/// same descriptor to well under 1 % of the distance between distinct shapes: once aligned,
-/// the mesh is renumbered canonically, so nothing depends on the voxel scan's order. Off the
-/// grid (re-voxelized at sub-voxel shifts and oblique rotations) the object itself changes
-/// at these sizes (semi-axes 3–11 voxels), and the descriptor moves by 6–12 %: the
-/// parameterization follows the new mesh, and the smoothed voxel surface keeps some of the
-/// staircase (with a map fixed by the ellipsoid's own coordinates, its descriptor still moves
-/// by 7 %). That is issue 16's open target of 1 %; this bound only keeps it from getting
-/// worse.
+/// A shape's reference descriptor, and its descriptor in each named pose.
+type PosedDescriptors = (Vec<f64>, Vec<(&'static str, Vec<f64>)>);
+
+/// The descriptor of `inside` voxelized in a box of half side `half`, and its descriptors in
+/// the other poses: grid symmetries of the same voxels, and re-voxelizations.
+fn posed_descriptors(half: usize, inside: &Inside) -> PosedDescriptors {
+    let base = voxelize(half, IDENTITY, inside);
+    let poses: Vec<(&'static str, BinaryObject)> = vec![
+        (
+            "quarter turn",
+            grid_posed(&base, [0, 2, 1], [false, true, false], [0; 3]),
+        ),
+        (
+            "flip",
+            grid_posed(&base, [0, 1, 2], [true, false, false], [0; 3]),
+        ),
+        ("shift", grid_posed(&base, [0, 1, 2], [false; 3], [2, 1, 3])),
+        (
+            "turn and flip",
+            grid_posed(&base, [2, 0, 1], [false, true, true], [1, 0, 0]),
+        ),
+        (
+            "sub-voxel shift",
+            voxelize_off_grid(half, IDENTITY, [0.61, -0.37, 0.05], inside),
+        ),
+        (
+            "oblique 1",
+            voxelize(half, rotation([1.0, 2.0, 0.5], 0.7), inside),
+        ),
+        (
+            "oblique 2",
+            voxelize(half, rotation([-1.0, 1.0, 3.0], 2.1), inside),
+        ),
+        (
+            "oblique 3",
+            voxelize(half, rotation([0.3, -1.0, 0.2], 1.3), inside),
+        ),
+    ];
+    let reference = fit_default(&base).descriptor(true);
+    let posed = poses
+        .into_iter()
+        .map(|(pose, object)| (pose, fit_default(&object).descriptor(true)))
+        .collect();
+    (reference, posed)
+}
+
+/// Every pose of every shape, on the grid (quarter turns, flips, integer shifts) and off it
+/// (re-voxelized at a sub-voxel shift and at oblique rotations), moves the unit-length aligned
+/// descriptor by less than 1 % of the median distance between the shapes (issue 16). On the
+/// grid the same voxels give the same computation, the mesh being renumbered canonically once
+/// aligned; off it, the map is a fixed function of the surface ([`spharm`]'s step 4), so it
+/// moves only as much as the voxelized surface does.
 #[test]
-fn descriptor_is_invariant_to_grid_poses_and_bounded_off_the_grid() {
-    let movements = pose_movements();
-    let on_grid = ["quarter turn", "flip", "shift", "turn and flip"];
-    let failures: Vec<String> = movements
+fn descriptor_is_invariant_to_pose() {
+    let failures: Vec<String> = pose_movements()
         .iter()
-        .filter(|(_, pose, moved)| {
-            let bound = if on_grid.contains(pose) { 0.01 } else { 0.15 };
-            *moved >= bound
-        })
+        .filter(|(_, _, moved)| *moved >= 0.01)
         .map(|(name, pose, moved)| format!("{name} {pose}: {:.2} %", 100.0 * moved))
         .collect();
     assert!(
@@ -443,7 +469,7 @@ fn descriptor_is_invariant_to_grid_poses_and_bounded_off_the_grid() {
 
 /// `degree` sets every fit's degree; `max_degree`, its name while small objects still had
 /// theirs capped, reads the same so that older registries keep working, and giving both is
-/// refused.
+/// refused. `max_relaxation_sweeps` reads as `max_unfolding_sweeps` likewise.
 #[test]
 fn degree_reads_under_its_old_name_too() {
     for key in ["degree", "max_degree"] {
@@ -452,4 +478,9 @@ fn degree_reads_under_its_old_name_too() {
         assert_eq!(settings.degree, 8, "{key}");
     }
     assert!(toml::from_str::<SpharmSettings>("degree = 8\nmax_degree = 9\n").is_err());
+    for key in ["max_unfolding_sweeps", "max_relaxation_sweeps"] {
+        let settings: SpharmSettings =
+            toml::from_str(&format!("{key} = 7\n")).expect("valid settings");
+        assert_eq!(settings.max_unfolding_sweeps, 7, "{key}");
+    }
 }

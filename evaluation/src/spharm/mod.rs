@@ -4,7 +4,8 @@
 //! (murphygroup/cellorganizer `utilities/3D/spharm_rpdm`; Ruan & Murphy 2019) where the paper
 //! is silent, with the spherical parameterization of Brechbühler, Gerig & Kübler (1995), the
 //! SPHARM-MAT mesh of Shen & Makedon (2006), and a grid quadrature like pyshtools' (whose
-//! Driscoll–Healy `SHExpandDH` aicsshparam uses) in place of their least-squares fit.
+//! Driscoll–Healy `SHExpandDH` aicsshparam uses) in place of their least-squares fit, and
+//! a conformal, rearranged map in place of Brechbühler's optimisation (step 4).
 //!
 //! The steps of [`spharm`], one module each:
 //!
@@ -14,12 +15,14 @@
 //! 3. [`align`]: rotate it onto its area-weighted principal axes, axes signed by skewness,
 //!    then renumber its vertices by aligned position ([`QuadMesh::canonical_order`]), so that
 //!    the same voxels in any pose of the grid give the same computation and descriptor.
-//! 4. [`parameterize`]: a one-to-one, nearly equal-area map of the mesh onto the unit sphere
-//!    ([`initial`]: Brechbühler's harmonic latitude and longitude, poles at the ends of the
-//!    surface's geodesic diameter, latitudes remapped to equal cap areas; [`relax`]: fold-free area
-//!    relaxation, with a conformal term measured against the smoothed surface), then rotated
-//!    by [`align::parameter_rotation`] so that its pose on the sphere is fixed by the
-//!    object's geometry too.
+//! 4. [`parameterize`]: a one-to-one, equal-area map of the mesh onto the unit sphere that
+//!    depends on the surface's geometry alone ([`conformal`]: the conformal map, normalised by
+//!    Möbius transformations that centre the surface area and its polar caps; [`rearrange`]:
+//!    a Knothe–Rosenblatt rearrangement to equal area; [`unfold`]: removal of the folds and
+//!    squeezed quads that leaves), then rotated by [`align::parameter_rotation`] so that its pose on the
+//!    sphere is fixed by the object's geometry too. Brechbühler's equal-area optimisation,
+//!    which CellOrganizer implements, has many optima, and the descent reached a different one
+//!    for every pose of the object.
 //! 5. [`quadrature`]: the real spherical-harmonic coefficients of x, y and z up to
 //!    `degree` (the paper's 31, for objects of every size), as integrals over the sphere
 //!    of the Taubin-smoothed surface resampled through the map on a Gauss–Legendre grid
@@ -32,15 +35,16 @@
 //! invariant to size as well.
 
 mod align;
+mod conformal;
 mod harmonics;
 mod hausdorff;
-mod initial;
 mod mesh;
 mod parameterize;
 mod quadrature;
-mod relax;
+mod rearrange;
 mod sphere;
 mod topology;
+mod unfold;
 
 use std::fmt;
 
@@ -51,7 +55,6 @@ pub use parameterize::ParameterizationQuality;
 pub use topology::TopologyRepair;
 
 use align::{parameter_rotation, PrincipalFrame};
-use initial::InitialError;
 use mesh::{ManifoldDefect, QuadMesh};
 use quadrature::SphereGrid;
 use sphere::{spiral_points, Vec3};
@@ -131,9 +134,11 @@ pub struct SpharmSettings {
     /// Scale each descriptor to unit L2 norm, so that it describes shape but not size
     /// (CellOrganizer's `CalculatePCA` does). Used by [`spharm_descriptor`].
     pub unit_length: bool,
-    /// Upper bound on the sweeps of the area relaxation (it stops earlier once a sweep gains
-    /// less than 2 · 10⁻³ of the energy, or the areas are within about 1% RMS).
-    pub max_relaxation_sweeps: usize,
+    /// Upper bound on the sweeps that remove folds from the equal-area map (most objects
+    /// need none). `max_relaxation_sweeps`, its name while an area relaxation followed the
+    /// initial map, reads the same.
+    #[serde(alias = "max_relaxation_sweeps")]
+    pub max_unfolding_sweeps: usize,
     /// Measure the Hausdorff distance between the surfaces rather than between point sets:
     /// the mesh vertices, face centres and edge midpoints against the reconstruction on the
     /// quadrature's grid (as fine at the equator as four spiral points per quad). Off, it is
@@ -147,7 +152,7 @@ impl Default for SpharmSettings {
         Self {
             degree: 31,
             unit_length: true,
-            max_relaxation_sweeps: 200,
+            max_unfolding_sweeps: 200,
             dense_hausdorff: true,
         }
     }
@@ -230,10 +235,6 @@ pub enum SpharmError {
     NonManifoldSurface {
         detail: String,
     },
-    /// The latitude solve left no ascending date line.
-    DateLine {
-        vertex: usize,
-    },
     /// The parameterization still folds some quads.
     FoldedParameterization {
         folded_faces: usize,
@@ -269,18 +270,13 @@ impl fmt::Display for SpharmError {
                 "voxel surface is not a 2-manifold after the topology repair ({detail}): \
                  please report this object"
             ),
-            Self::DateLine { vertex } => write!(
-                f,
-                "latitude solve stalled at vertex {vertex}, so no date line exists: exclude \
-                 this object and count it as excluded"
-            ),
             Self::FoldedParameterization {
                 folded_faces,
                 faces,
             } => write!(
                 f,
                 "spherical parameterization folds {folded_faces} of {faces} quads: exclude \
-                 this object and count it as excluded, or raise max_relaxation_sweeps"
+                 this object and count it as excluded, or raise max_unfolding_sweeps"
             ),
         }
     }
@@ -316,14 +312,8 @@ pub fn spharm(object: &BinaryObject, settings: &SpharmSettings) -> Result<Spharm
     let vertex_areas: Vec<f64> = order.iter().map(|&v| vertex_areas[v]).collect();
     let face_areas = mesh.face_areas_at(&smoothed);
     let neighbours = manifold_neighbours(&mesh)?;
-    let parameterization = parameterize::parameterize(
-        &mesh,
-        &neighbours,
-        &face_areas,
-        &smoothed,
-        settings.max_relaxation_sweeps,
-    )
-    .map_err(|InitialError::DateLine { at }| SpharmError::DateLine { vertex: at })?;
+    let parameterization =
+        parameterize::parameterize(&mesh, &face_areas, &smoothed, settings.max_unfolding_sweeps);
     if parameterization.quality.folded_faces > 0 {
         return Err(SpharmError::FoldedParameterization {
             folded_faces: parameterization.quality.folded_faces,
@@ -417,9 +407,9 @@ pub fn symmetric_hausdorff_um(a: &[[f64; 3]], b: &[[f64; 3]]) -> f64 {
     hausdorff::symmetric_hausdorff(&points(a), &points(b))
 }
 
-/// Laplacian smoothing steps of the surface whose face areas are the relaxation's targets and
-/// whose corner shapes its conformal term keeps ([`QuadMesh::smoothed_vertices`]): enough to
-/// flatten the one-voxel staircase, few enough to keep the shape.
+/// Laplacian smoothing steps of the surface whose face areas are the equal-area targets and
+/// whose conformal map is the parameterization's start ([`QuadMesh::smoothed_vertices`]):
+/// enough to flatten the one-voxel staircase, few enough to keep the shape.
 const SMOOTHING_ITERATIONS: usize = 8;
 
 /// The centre of each quad on the surface: the mean of its corners.

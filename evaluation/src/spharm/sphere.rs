@@ -1,5 +1,5 @@
-//! Geometry on the unit sphere: signed areas of geodesic triangles and quads (and their
-//! gradients, for the area relaxation), the fold test, and CellOrganizer's spiral sampling.
+//! Geometry on the unit sphere: signed areas of geodesic triangles and quads, the fold test,
+//! and CellOrganizer's spiral sampling.
 
 use nalgebra::Vector3;
 
@@ -17,7 +17,7 @@ pub(crate) fn triangle_area(a: &Vec3, b: &Vec3, c: &Vec3) -> f64 {
 
 /// `2 atan2(triple, denominator)`: the solid angle of Van Oosterom & Strackee's formula, by
 /// [`small_solid_angle`] where that is exact.
-pub(crate) fn solid_angle(triple: f64, denominator: f64) -> f64 {
+fn solid_angle(triple: f64, denominator: f64) -> f64 {
     if is_small(triple, denominator) {
         small_solid_angle(triple, denominator)
     } else {
@@ -26,15 +26,15 @@ pub(crate) fn solid_angle(triple: f64, denominator: f64) -> f64 {
 }
 
 /// Whether [`small_solid_angle`] is exact: `|triple| ≤ denominator / 16`.
-pub(crate) fn is_small(triple: f64, denominator: f64) -> bool {
+fn is_small(triple: f64, denominator: f64) -> bool {
     denominator > 0.0 && triple.abs() <= denominator / 16.0
 }
 
-/// `2 atan2(triple, denominator)` for the small triangles of [`is_small`], which the area
-/// relaxation evaluates millions of times: the odd Taylor series of atan to the 11th power is
+/// `2 atan2(triple, denominator)` for the small triangles of [`is_small`], which are nearly
+/// all of a mesh's triangles on the sphere: the odd Taylor series of atan to the 11th power is
 /// exact to rounding there (the first term left out is below 2⁻⁵¹ relative), several times
 /// faster than libm's `atan2`, and vectorises. Meaningless outside that range.
-pub(crate) fn small_solid_angle(triple: f64, denominator: f64) -> f64 {
+fn small_solid_angle(triple: f64, denominator: f64) -> f64 {
     let t = triple / denominator;
     let t2 = t * t;
     let t4 = t2 * t2;

@@ -13,7 +13,7 @@ Writes into --out:
                     genus 0, with its euler_characteristic, 2 for a sphere), degree
                     (--degree, for every object), hausdorff_um (the
                     fit's: voxel surface against the reconstruction), mesh_hausdorff_um (the
-                    mesh's vertices against the voxel surface), relaxation_sweeps, folded_faces,
+                    mesh's vertices against the voxel surface), unfolding_sweeps, folded_faces,
                     and the voxels the topology repair removed or added.
   coefficients.csv  label, l, m, x, y, z: the real orthonormal harmonics' coefficients of the
                     x, y and z expansions in the object's aligned frame (centred on its surface,

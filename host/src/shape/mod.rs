@@ -215,7 +215,6 @@ fn refusal_kind(error: &SpharmError) -> &'static str {
     match error {
         SpharmError::NotGenusZero { .. } => "not genus 0",
         SpharmError::FoldedParameterization { .. } => "folded parameterization",
-        SpharmError::DateLine { .. } => "no date line",
         SpharmError::NonManifoldSurface { .. } => "non-manifold surface",
         SpharmError::EmptyObject
         | SpharmError::ShapeMismatch { .. }
@@ -237,7 +236,7 @@ fn objects_csv(shapes: &[ObjectShape]) -> Result<Vec<u8>> {
         "degree",
         "hausdorff_um",
         "mesh_hausdorff_um",
-        "relaxation_sweeps",
+        "unfolding_sweeps",
         "folded_faces",
         "repair_removed_voxels",
         "repair_added_voxels",
@@ -258,7 +257,7 @@ fn objects_csv(shapes: &[ObjectShape]) -> Result<Vec<u8>> {
                     fit.degree.to_string(),
                     fit.hausdorff_um.to_string(),
                     mesh_hausdorff_um.to_string(),
-                    fit.parameterization.relaxation_sweeps.to_string(),
+                    fit.parameterization.unfolding_sweeps.to_string(),
                     fit.parameterization.folded_faces.to_string(),
                     repair.removed_voxels.to_string(),
                     (repair.added_for_manifold + repair.added_cavity_voxels).to_string(),
@@ -278,7 +277,7 @@ fn objects_csv(shapes: &[ObjectShape]) -> Result<Vec<u8>> {
                     _ => String::new(),
                 };
                 row.extend(["refused".into(), error.to_string(), euler]);
-                // degree, hausdorff_um, mesh_hausdorff_um, relaxation_sweeps
+                // degree, hausdorff_um, mesh_hausdorff_um, unfolding_sweeps
                 row.extend(vec![String::new(); 4]);
                 row.push(folded);
                 row.extend(vec![String::new(); 2]);
