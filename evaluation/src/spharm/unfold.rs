@@ -27,10 +27,11 @@ pub(crate) fn unfold(
     max_sweeps: usize,
 ) -> usize {
     let corners = Corners::new(points.len(), faces, targets);
-    let unfolding = sweeps(points, faces, &corners, Phase::Unfold, max_sweeps);
+    let unfolding = sweeps(points, faces, targets, &corners, Phase::Unfold, max_sweeps);
     let widening = sweeps(
         points,
         faces,
+        targets,
         &corners,
         Phase::Widen,
         max_sweeps - unfolding,
@@ -69,6 +70,7 @@ impl Phase {
 fn sweeps(
     points: &mut [Vec3],
     faces: &[[usize; 4]],
+    targets: &[f64],
     corners: &Corners,
     phase: Phase,
     max_sweeps: usize,
@@ -78,7 +80,7 @@ fn sweeps(
     for sweep in 0..max_sweeps {
         let mut picked: Vec<usize> = faces
             .iter()
-            .zip(&corners.targets)
+            .zip(targets)
             .filter(|(q, t)| phase.works_on(points, q, **t))
             .flat_map(|(q, _)| q)
             .copied()
@@ -125,7 +127,6 @@ struct Corners {
     offsets: Vec<usize>,
     /// The other two corners and the target area of the quad.
     others: Vec<([usize; 2], f64)>,
-    targets: Vec<f64>,
 }
 
 impl Corners {
@@ -145,11 +146,7 @@ impl Corners {
             others.extend(row);
             offsets.push(others.len());
         }
-        Self {
-            offsets,
-            others,
-            targets: targets.to_vec(),
-        }
+        Self { offsets, others }
     }
 
     /// With v at `a`: how far v's corner triangles are turned over or degenerate,
