@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 /// Everything that can go wrong when reading, writing or generating images.
 #[derive(Debug, thiserror::Error)]
 pub enum ImagingError {
-    #[error("{}: cannot {action}: {source}", path.display())]
+    /// The I/O error is part of the message and not also the error's `source()`: callers print
+    /// the whole chain (`{:#}`), which showed it twice.
+    #[error("{}: cannot {action}: {cause}", path.display())]
     Io {
         path: PathBuf,
         action: &'static str,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     #[error("{}: not a readable TIFF ({detail}); the file may be truncated or corrupt, export it again", path.display())]
@@ -58,11 +59,11 @@ pub enum ImagingError {
 pub type Result<T> = std::result::Result<T, ImagingError>;
 
 impl ImagingError {
-    pub(crate) fn io(path: &Path, action: &'static str, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, action: &'static str, cause: std::io::Error) -> Self {
         ImagingError::Io {
             path: path.to_path_buf(),
             action,
-            source,
+            cause,
         }
     }
 

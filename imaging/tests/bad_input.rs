@@ -37,11 +37,12 @@ fn truncated_and_garbage_tiffs_say_so() {
         );
         assert_eq!(err.lines().count(), 1, "{err}");
     }
-    let err = read_volume(&dir.join("missing.tif"))
-        .unwrap_err()
-        .to_string();
+    let missing = read_volume(&dir.join("missing.tif")).unwrap_err();
+    // The cause is in the message only, so a printed chain (`{:#}`) names it once.
+    assert!(std::error::Error::source(&missing).is_none(), "{missing:?}");
+    let err = missing.to_string();
     assert!(
-        err.contains("missing.tif") && err.contains("cannot open"),
+        err.contains("missing.tif") && err.contains("cannot open") && err.contains("os error 2"),
         "{err}"
     );
 }
